@@ -1,0 +1,1 @@
+//! What every cfsim component shares.
