@@ -1,1 +1,44 @@
-fn main() {}
+//! `cfsim`: the launcher. `cfsim nats-server` runs the bundled broker as a drop-in for
+//! `nats-server`; later subcommands start the other components and the whole cluster.
+
+mod nats_server;
+
+use clap::{Parser, Subcommand};
+
+/// cfsim: the Cloud Foundry v1 control plane on one laptop.
+#[derive(Debug, Parser)]
+#[command(name = "cfsim", version, about)]
+struct Cli {
+    /// Log one JSON object per line instead of human-readable lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the bundled NATS broker (accepts nats-server's common flags and config files).
+    #[command(name = "nats-server")]
+    NatsServer(nats_server::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::NatsServer(args) => nats_server::run(args, cli.log_json).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cfsim: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
