@@ -1,5 +1,6 @@
 //! Logging set-up: `tracing` to stderr (or a file), human-readable by default, JSON on request.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use tracing_subscriber::EnvFilter;
 
@@ -19,7 +20,9 @@ pub struct LogConfig {
 pub fn init(config: &LogConfig) -> std::io::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.level.unwrap_or("info")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match (&config.file, config.json) {
         (Some(path), json) => {
             let file = open_append(Path::new(path))?;
