@@ -570,6 +570,8 @@ impl Connection {
         {
             self.send(b"-ERR 'Invalid Publish Subject'\r\n");
         }
+        // nats-server acknowledges before delivering (the +OK precedes the publisher's own MSG).
+        self.ok();
         let frame = Frame {
             subject: p.subject,
             reply: p.reply,
@@ -582,7 +584,6 @@ impl Connection {
                 self.no_responders(p.subject, reply);
             }
         }
-        self.ok();
         true
     }
 

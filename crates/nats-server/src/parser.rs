@@ -140,8 +140,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Option<(Op<'a>, usize
             }
             Ok(Some((Op::Info, line_end)))
         }
-        Verb::Ping => no_args(args, Op::Ping, line_end),
-        Verb::Pong => no_args(args, Op::Pong, line_end),
+        // nats-server ignores anything after PING/PONG up to the newline.
+        Verb::Ping => Ok(Some((Op::Ping, line_end))),
+        Verb::Pong => Ok(Some((Op::Pong, line_end))),
         Verb::Ok => Ok(Some((Op::Ok, line_end))),
         Verb::Err => Ok(Some((Op::Err, line_end))),
     }
@@ -273,18 +274,6 @@ fn parse_unsub(args: &[u8]) -> Result<Op<'_>, ParseError> {
     }
 }
 
-fn no_args(
-    args: &[u8],
-    op: Op<'static>,
-    line_end: usize,
-) -> Result<Option<(Op<'static>, usize)>, ParseError> {
-    if trim(args).is_empty() {
-        Ok(Some((op, line_end)))
-    } else {
-        Err(ParseError::UnknownOp)
-    }
-}
-
 /// Parses a decimal size; anything else is an argument error.
 fn number(field: &[u8]) -> Result<usize, ParseError> {
     if field.is_empty() || field.len() > 18 {
@@ -396,6 +385,11 @@ mod tests {
         assert_eq!(one("ping\r\n").unwrap().unwrap().0, Op::Ping);
         assert_eq!(one("PoNg\r\n").unwrap().unwrap().0, Op::Pong);
         assert_eq!(one("PING\n").unwrap().unwrap().0, Op::Ping);
+        assert_eq!(
+            one("PINGX\r\n").unwrap().unwrap().0,
+            Op::Ping,
+            "junk after PING is ignored"
+        );
         let (op, _) = one("sub\tfoo  1\r\n").unwrap().unwrap();
         assert_eq!(
             op,
@@ -437,12 +431,14 @@ mod tests {
             ("PUB foo 2\r\nok \r\n", ParseError::UnknownOp),
             ("SUB foo\r\n", ParseError::BadArguments),
             ("SUB foo bar baz 22\r\n", ParseError::BadArguments),
-            ("UNSUB\r\n", ParseError::BadArguments),
+            ("UNSUB\r\n", ParseError::UnknownOp),
+            ("UNSUB \r\n", ParseError::BadArguments),
+            ("SUB\r\n", ParseError::UnknownOp),
+            ("PUBX foo 1\r\n", ParseError::UnknownOp),
             ("CONNECT \r\n", ParseError::BadArguments),
             ("INFO  \r\n", ParseError::UnknownOp),
             (" PING", ParseError::UnknownOp),
             ("XYZ\r\n", ParseError::UnknownOp),
-            ("PINGX\r\n", ParseError::UnknownOp),
         ];
         for (input, err) in cases {
             assert_eq!(one(input), Err(err), "{input:?}");
