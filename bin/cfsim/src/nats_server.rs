@@ -53,11 +53,14 @@ pub struct Args {
 }
 
 impl Args {
-    /// The options: defaults, then the config file, then the flags (flags win, as in nats-server).
-    fn options(&self) -> anyhow::Result<Options> {
+    /// The options (defaults, then the config file, then the flags: flags win, as in
+    /// nats-server) and the config file's warnings, to be logged once logging is set up.
+    fn options(&self) -> anyhow::Result<(Options, Vec<String>)> {
         let mut opts = Options::default();
+        let mut warnings = Vec::new();
         if let Some(path) = &self.config {
-            config::apply_file(&mut opts, path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            warnings = config::apply_file_with_warnings(&mut opts, path)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         if let Some(addr) = &self.addr {
             opts.host = addr.clone();
@@ -88,7 +91,7 @@ impl Args {
         if let Some(pid) = &self.pid {
             opts.pid_file = Some(pid.display().to_string());
         }
-        Ok(opts)
+        Ok((opts, warnings))
     }
 }
 
@@ -102,7 +105,7 @@ fn port_value(port: i32, name: &str) -> anyhow::Result<u16> {
 
 /// Runs the broker until SIGINT/SIGTERM.
 pub async fn run(args: Args, log_json: bool) -> anyhow::Result<()> {
-    let opts = args.options()?;
+    let (opts, warnings) = args.options()?;
     let level = if opts.trace {
         "trace"
     } else if opts.debug {
@@ -116,6 +119,9 @@ pub async fn run(args: Args, log_json: bool) -> anyhow::Result<()> {
         file: opts.log_file.clone(),
     })
     .context("open the log file")?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     let pid_file = opts.pid_file.clone();
     if let Some(path) = &pid_file {
         std::fs::write(path, std::process::id().to_string())
