@@ -2,6 +2,7 @@
 //! `nats-server`; later subcommands start the other components and the whole cluster.
 
 mod nats_server;
+mod router;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ enum Command {
     /// Run the bundled NATS broker (accepts nats-server's common flags and config files).
     #[command(name = "nats-server")]
     NatsServer(nats_server::Args),
+    /// Run the router (HTTP routing fed by router.register over NATS).
+    Router(router::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +35,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::NatsServer(args) => nats_server::run(args, cli.log_json).await,
+            Command::Router(args) => router::run(args, cli.log_json).await,
         }
     });
     match result {

@@ -1,6 +1,18 @@
-//! What every cfsim component shares, so no component re-implements it: logging set-up and
-//! the shutdown signal today; the NATS connection, `vcap.component.*`, `/varz`, `/healthz`,
-//! configuration and the time scale join as the components that need them arrive.
+//! What every cfsim component shares, so no component re-implements it: logging set-up, the
+//! shutdown signal, config files, the component's identity, the NATS connection (a list of
+//! servers, reconnect forever, reconnect events), `vcap.component.announce` /
+//! `vcap.component.discover`, and the `/varz` + `/healthz` status server with basic auth.
+//!
+//! A component starts in this order: [`config::load`] its TOML file, build an
+//! [`identity::Identity`], [`nats::connect`], start its [`status::StatusServer`], then
+//! [`announce::register`] so dashboards learn where its `/varz` lives.
 
+pub mod announce;
+pub mod config;
+pub mod identity;
 pub mod logging;
+pub mod nats;
 pub mod shutdown;
+pub mod status;
+pub mod timefmt;
+pub mod varz;

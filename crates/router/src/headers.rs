@@ -1,0 +1,217 @@
+//! Header work of the proxy: hop-by-hop removal, the headers gorouter adds to the request
+//! (`X-Forwarded-For`, `X-Forwarded-Proto`, `X-Vcap-Request-Id`, `X-Request-Start`,
+//! `X-CF-ApplicationID`, `X-CF-InstanceId`, `X-CF-InstanceIndex`), the sticky-session cookie
+//! `__VCAP_ID__`, `X-Cf-App-Instance` parsing and the `X-Vcap-Trace` response headers.
+
+use crate::backend::Backend;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The sticky-session cookie the router sets.
+pub const VCAP_ID_COOKIE: &str = "__VCAP_ID__";
+
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Whether the request asks for a protocol upgrade (WebSocket).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+/// Removes hop-by-hop headers (and those named in `Connection`); keeps `Connection: Upgrade`
+/// and `Upgrade` for upgrades.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| n != header::UPGRADE)
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// What the request-side headers need from the proxy.
+pub struct ForwardContext<'a> {
+    pub client_ip: IpAddr,
+    pub request_id: &'a str,
+    pub backend: &'a Backend,
+}
+
+/// Adds the gorouter request headers.
+pub fn add_forwarding(headers: &mut HeaderMap, ctx: &ForwardContext<'_>) {
+    let ip = ctx.client_ip.to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.is_empty() => format!("{prior}, {ip}"),
+        _ => ip,
+    };
+    set(headers, "x-forwarded-for", &xff);
+    if !headers.contains_key("x-forwarded-proto") {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+    set(headers, "x-vcap-request-id", ctx.request_id);
+    if !headers.contains_key("x-request-start") {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        set(headers, "x-request-start", &ms.to_string());
+    }
+    let spec = &ctx.backend.spec;
+    match spec.app {
+        Some(app) => set(headers, "x-cf-applicationid", &app.to_string()),
+        None => {
+            headers.remove("x-cf-applicationid");
+        }
+    }
+    match &spec.private_instance_id {
+        Some(id) => set(headers, "x-cf-instanceid", id),
+        None => {
+            headers.remove("x-cf-instanceid");
+        }
+    }
+    if let Some(index) = &spec.private_instance_index {
+        set(headers, "x-cf-instanceindex", index);
+    }
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_owned())
+}
+
+/// The first `Set-Cookie` of the response that sets one of the sticky cookies.
+pub fn sticky_set_cookie(headers: &HeaderMap, sticky: &[String]) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| {
+            let name = v.split('=').next().unwrap_or("").trim();
+            sticky.iter().any(|s| s == name)
+        })
+        .map(str::to_owned)
+}
+
+/// `__VCAP_ID__=<instance>` with the attributes (Path, Max-Age, Expires, Secure, SameSite...)
+/// of the app's session cookie, always `HttpOnly`.
+pub fn vcap_id_cookie(instance_id: &str, session_cookie: Option<&str>) -> String {
+    let attrs = session_cookie
+        .and_then(|c| c.split_once(';'))
+        .map(|(_, a)| a.trim())
+        .unwrap_or("Path=/");
+    let mut cookie = format!("{VCAP_ID_COOKIE}={instance_id}");
+    if !attrs.is_empty() {
+        cookie.push_str("; ");
+        cookie.push_str(attrs);
+    }
+    if !attrs.to_ascii_lowercase().contains("httponly") {
+        cookie.push_str("; HttpOnly");
+    }
+    cookie
+}
+
+/// Parses `X-Cf-App-Instance: APP:INDEX` (app id: letters, digits, `-`; index: digits).
+pub fn parse_app_instance(value: &str) -> Option<(String, String)> {
+    let (app, index) = value.trim().split_once(':')?;
+    let app_ok = !app.is_empty() && app.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    let index_ok = !index.is_empty() && index.bytes().all(|c| c.is_ascii_digit());
+    (app_ok && index_ok).then(|| (app.to_owned(), index.to_owned()))
+}
+
+/// Adds `X-Vcap-Router`, `X-Vcap-Backend` and `X-Cf-RouteEndpoint`.
+pub fn add_trace(headers: &mut HeaderMap, router_ip: &str, backend: &str) {
+    set(headers, "x-vcap-router", router_ip);
+    set(headers, "x-vcap-backend", backend);
+    set(headers, "x-cf-routeendpoint", backend);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_instance_header_is_validated() {
+        assert_eq!(
+            parse_app_instance("42:1"),
+            Some(("42".to_owned(), "1".to_owned()))
+        );
+        assert!(parse_app_instance("42").is_none());
+        assert!(parse_app_instance("42:x").is_none());
+        assert!(parse_app_instance(":1").is_none());
+        assert!(parse_app_instance("a b:1").is_none());
+    }
+
+    #[test]
+    fn vcap_id_copies_session_cookie_attributes() {
+        assert_eq!(
+            vcap_id_cookie("abc", Some("JSESSIONID=x; Path=/app; Max-Age=60")),
+            "__VCAP_ID__=abc; Path=/app; Max-Age=60; HttpOnly"
+        );
+        assert_eq!(
+            vcap_id_cookie("abc", None),
+            "__VCAP_ID__=abc; Path=/; HttpOnly"
+        );
+    }
+
+    #[test]
+    fn cookies_are_found() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; __VCAP_ID__=inst; JSESSIONID=s".parse().unwrap(),
+        );
+        assert_eq!(request_cookie(&h, VCAP_ID_COOKIE).as_deref(), Some("inst"));
+        assert_eq!(request_cookie(&h, "zz"), None);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "keep-alive, x-private".parse().unwrap());
+        h.insert("x-private", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-kept", "1".parse().unwrap());
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.get("x-private").is_none() && h.get("keep-alive").is_none());
+        assert!(h.get(header::CONNECTION).is_none());
+        assert!(h.get("x-kept").is_some());
+    }
+}
