@@ -154,26 +154,33 @@ impl ClientShared {
         self.kill.notify_one();
     }
 
-    /// Appends one MSG/HMSG frame. Returns true if the buffer was empty (the caller must
-    /// wake the writer at the end of its batch). A buffer over `max_pending` closes the
-    /// client as a slow consumer.
-    fn push_msg(&self, frame: &Frame<'_>, sid: &[u8]) -> bool {
+    /// Appends one MSG/HMSG frame. A buffer over `max_pending` (queued plus in flight)
+    /// closes the client as a slow consumer.
+    fn push_msg(&self, frame: &Frame<'_>, sid: &[u8]) -> Pushed {
         let mut p = self.outbound.lock();
         let was_empty = p.bytes.is_empty();
         let headers = self.headers();
         frame.write(&mut p.bytes, sid, headers);
         p.out_msgs += 1;
         p.out_bytes += frame.payload.len() as u64;
-        let over = p.bytes.len() > self.max_pending;
+        let pending = p.bytes.len() + p.in_flight;
         drop(p);
-        if over {
+        if pending > self.max_pending {
             tracing::warn!(
                 cid = self.cid,
                 "slow consumer detected: pending bytes over max_pending"
             );
             self.close(CloseReason::SlowConsumerPendingBytes, false);
         }
-        was_empty
+        Pushed {
+            wake: was_empty,
+            congested: pending > self.stall_threshold(),
+        }
+    }
+
+    /// Pending bytes above which publishers to this client are stalled (3/4 of max_pending).
+    fn stall_threshold(&self) -> usize {
+        self.max_pending / 4 * 3
     }
 
     /// Appends raw protocol bytes (PONG, +OK, -ERR, PING, INFO).
@@ -184,6 +191,17 @@ impl ClientShared {
         was_empty
     }
 }
+
+/// What appending a frame to a receiver's buffer asks of the publisher.
+struct Pushed {
+    /// The buffer was empty: wake the receiver's writer at the end of the batch.
+    wake: bool,
+    /// The receiver is over the stall threshold: stall the publisher after the batch.
+    congested: bool,
+}
+
+/// The longest a publisher waits, per read batch, for a congested receiver to drain.
+const STALL_MAX: Duration = Duration::from_millis(10);
 
 /// A message on its way to subscribers: everything but the sid.
 struct Frame<'a> {
@@ -261,6 +279,8 @@ struct Connection {
     cache: ResultCache,
     /// Clients whose writer must be woken at the end of this read batch.
     wake: Vec<Arc<ClientShared>>,
+    /// A receiver this batch pushed over its stall threshold.
+    stall: Option<Arc<ClientShared>>,
     rng: u64,
     pings_out: u32,
     pong_seen: bool,
@@ -325,6 +345,7 @@ impl Connection {
             connected: false,
             auth_required,
             wake: Vec::new(),
+            stall: None,
             rng: rand::random::<u64>() | 1,
             pings_out: 0,
             pong_seen: false,
@@ -385,6 +406,12 @@ impl Connection {
             self.active_since_ping = true;
             let consumed = self.process(&buf[start..], &limits);
             self.flush_wakes();
+            if let Some(receiver) = self.stall.take() {
+                receiver
+                    .outbound
+                    .wait_below(receiver.stall_threshold(), STALL_MAX)
+                    .await;
+            }
             let Some(consumed) = consumed else { return };
             start += consumed;
             if start == buf.len() {
@@ -622,8 +649,12 @@ impl Connection {
         if admit == Admit::No {
             return false;
         }
-        if client.push_msg(frame, &sub.sid) {
+        let pushed = client.push_msg(frame, &sub.sid);
+        if pushed.wake {
             self.wake.push(client.clone());
+        }
+        if pushed.congested && self.stall.is_none() && !Arc::ptr_eq(client, &self.shared) {
+            self.stall = Some(client.clone());
         }
         self.batch_out_msgs += 1;
         self.batch_out_bytes += frame.payload.len() as u64;
