@@ -11,6 +11,7 @@ use crate::parser::{self, Limits, Op, ParseError, Pub};
 use crate::server::ServerState;
 use crate::sublist::{is_valid_literal_subject, is_valid_subject, SublistResult};
 use crate::subscription::{Admit, Subscription};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -264,7 +265,8 @@ pub(crate) fn unix_nanos() -> u64 {
 /// Per-connection cache of sublist results, dropped whenever the sublist changes.
 struct ResultCache {
     genid: u64,
-    results: HashMap<Box<[u8]>, Arc<SublistResult<Subscription>>>,
+    /// FxHash: this is looked up once per PUB, and subjects come from local clients.
+    results: FxHashMap<Box<[u8]>, Arc<SublistResult<Subscription>>>,
 }
 
 const RESULT_CACHE_MAX: usize = 512;
@@ -337,7 +339,7 @@ impl Connection {
         Connection {
             cache: ResultCache {
                 genid: server.sublist.genid(),
-                results: HashMap::new(),
+                results: FxHashMap::default(),
             },
             server,
             shared,
