@@ -1,6 +1,6 @@
 //! Broker options: every knob of the bundled broker, with nats-server's defaults.
 //!
-//! The command line (`cfsim nats-server ...`) and the configuration file (`config.rs`) both
+//! The command line (`cfsim nats-server ...`) and the configuration file (`config/`) both
 //! fill in one `Options`; the server reads it once at start and never mutates it.
 
 use std::time::Duration;
