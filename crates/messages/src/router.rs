@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::component::ComponentVersion;
 
@@ -38,12 +38,56 @@ pub struct RouterRegister {
     /// The URLs routed to this backend (the router lower-cases them).
     pub uris: Vec<String>,
     /// Free-form tags: `{framework, runtime}` from a DEA, `{component:"CloudController"}` from
-    /// the CC. Absent in the DEA's unregister.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// the CC. Absent in the DEA's unregister. A tag whose value is `null` (a DEA whose
+    /// runtime was unknown) is dropped, as v1 did, instead of failing the whole message.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tags_without_nulls"
+    )]
     pub tags: Option<BTreeMap<String, String>>,
     /// The instance id (2013, \[ROUTER13\]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_instance_id: Option<String>,
+    /// The instance index (gorouter), what `X-Cf-App-Instance: APP:INDEX` selects. A string on
+    /// the wire; a JSON number is accepted and read as its decimal text.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
+    pub private_instance_index: Option<String>,
+}
+
+/// `tags`: a JSON object of strings, `null` values dropped; `null` itself is no tags.
+fn tags_without_nulls<'de, D>(deserializer: D) -> Result<Option<BTreeMap<String, String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let tags: Option<BTreeMap<String, Option<String>>> = Option::deserialize(deserializer)?;
+    Ok(tags.map(|tags| {
+        tags.into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect()
+    }))
+}
+
+/// A string, or a number read as its decimal text; `null` is none.
+fn string_or_number<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        String(String),
+        Number(serde_json::Number),
+    }
+    Ok(match Option::<Text>::deserialize(deserializer)? {
+        Some(Text::String(s)) => Some(s),
+        Some(Text::Number(n)) => Some(n.to_string()),
+        None => None,
+    })
 }
 
 /// Subject `router.unregister`; DEA (instance gone) and CloudController (at exit) → Router.
@@ -151,6 +195,52 @@ mod tests {
                 "private_instance_id":"a3c5e1f09b8d4c2a9e7f6b5d4c3b2a19"}"#,
         );
         assert!(msg.private_instance_id.is_some());
+    }
+
+    #[test]
+    fn register_gorouter_private_instance_index_roundtrips() {
+        let msg: RouterRegister = roundtrip(
+            r#"{"app":42,"host":"10.0.0.12","port":61023,"uris":["a.vcap.me"],
+                "private_instance_id":"a3c5","private_instance_index":"2"}"#,
+        );
+        assert_eq!(msg.private_instance_index.as_deref(), Some("2"));
+        let numeric: RouterRegister = serde_json::from_str(
+            r#"{"host":"h","port":1,"uris":["a"],"private_instance_index":3}"#,
+        )
+        .unwrap();
+        assert_eq!(numeric.private_instance_index.as_deref(), Some("3"));
+        let absent: RouterRegister =
+            serde_json::from_str(r#"{"host":"h","port":1,"uris":["a"]}"#).unwrap();
+        assert_eq!(absent.private_instance_index, None);
+        assert!(!serde_json::to_string(&absent)
+            .unwrap()
+            .contains("private_instance_index"));
+    }
+
+    #[test]
+    fn register_null_tags_are_dropped() {
+        let msg: RouterRegister = serde_json::from_str(
+            r#"{"host":"h","port":1,"uris":["a"],"tags":{"framework":"sinatra","runtime":null}}"#,
+        )
+        .unwrap();
+        let tags = msg.tags.unwrap();
+        assert_eq!(tags.len(), 1);
+        assert_eq!(tags["framework"], "sinatra");
+        let null: RouterRegister =
+            serde_json::from_str(r#"{"host":"h","port":1,"uris":["a"],"tags":null}"#).unwrap();
+        assert_eq!(null.tags, None);
+        let all_null: RouterRegister =
+            serde_json::from_str(r#"{"host":"h","port":1,"uris":["a"],"tags":{"k":null}}"#)
+                .unwrap();
+        assert_eq!(all_null.tags, Some(BTreeMap::new()));
+    }
+
+    #[test]
+    fn register_rejects_non_string_tags() {
+        let bad = serde_json::from_str::<RouterRegister>(
+            r#"{"host":"h","port":1,"uris":["a"],"tags":{"k":1}}"#,
+        );
+        assert!(bad.is_err());
     }
 
     #[test]

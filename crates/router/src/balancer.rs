@@ -15,21 +15,22 @@ pub fn choose(
     sticky_instance: Option<&str>,
     tried: &[Arc<Backend>],
 ) -> Option<Arc<Backend>> {
-    let backends = pool.backends();
-    let untried = |b: &&Arc<Backend>| !tried.iter().any(|t| Arc::ptr_eq(t, b));
-    if let Some(id) = sticky_instance {
-        let pinned = backends
-            .iter()
-            .filter(untried)
-            .find(|b| b.spec.private_instance_id.as_deref() == Some(id));
-        if let Some(b) = pinned {
-            return Some(b.clone());
+    pool.with_backends(|backends| {
+        let untried = |b: &&Arc<Backend>| !tried.iter().any(|t| Arc::ptr_eq(t, b));
+        if let Some(id) = sticky_instance {
+            let pinned = backends
+                .iter()
+                .filter(untried)
+                .find(|b| b.spec.private_instance_id.as_deref() == Some(id));
+            if let Some(b) = pinned {
+                return Some(b.clone());
+            }
         }
-    }
-    match strategy {
-        LoadBalance::RoundRobin => round_robin(pool, &backends, tried),
-        LoadBalance::LeastConnection => least_connection(&backends, tried),
-    }
+        match strategy {
+            LoadBalance::RoundRobin => round_robin(pool, backends, tried),
+            LoadBalance::LeastConnection => least_connection(backends, tried),
+        }
+    })
 }
 
 fn round_robin(
@@ -48,24 +49,31 @@ fn round_robin(
 }
 
 fn least_connection(backends: &[Arc<Backend>], tried: &[Arc<Backend>]) -> Option<Arc<Backend>> {
-    let candidates: Vec<&Arc<Backend>> = backends
-        .iter()
-        .filter(|b| !tried.iter().any(|t| Arc::ptr_eq(t, b)))
-        .collect();
-    let least = candidates.iter().map(|b| b.in_flight()).min()?;
-    let ties: Vec<&&Arc<Backend>> = candidates
-        .iter()
+    let untried = || {
+        backends
+            .iter()
+            .filter(|b| !tried.iter().any(|t| Arc::ptr_eq(t, b)))
+    };
+    let least = untried().map(|b| b.in_flight()).min()?;
+    let ties = untried().filter(|b| b.in_flight() == least).count();
+    let pick = rand::rng().random_range(0..ties);
+    untried()
         .filter(|b| b.in_flight() == least)
-        .collect();
-    let pick = rand::rng().random_range(0..ties.len());
-    Some((*ties[pick]).clone())
+        .nth(pick)
+        .or_else(|| untried().min_by_key(|b| b.in_flight()))
+        .cloned()
 }
 
 /// The backend with instance index `index` of app `app` (for `X-Cf-App-Instance`).
 pub fn find_app_instance(pool: &Pool, app: &str, index: &str) -> Option<Arc<Backend>> {
-    pool.backends().into_iter().find(|b| {
-        b.spec.app.map(|a| a.to_string()).as_deref() == Some(app)
-            && b.spec.private_instance_index.as_deref() == Some(index)
+    pool.with_backends(|backends| {
+        backends
+            .iter()
+            .find(|b| {
+                b.spec.app.is_some_and(|a| a.to_string() == app)
+                    && b.spec.private_instance_index.as_deref() == Some(index)
+            })
+            .cloned()
     })
 }
 

@@ -57,8 +57,11 @@ pub struct RouterConfig {
     pub max_attempts: usize,
     /// Cookies that make a session sticky.
     pub sticky_session_cookies: Vec<String>,
-    /// Idle keep-alive connections kept per backend.
+    /// Idle keep-alive connections kept per backend (per proxy thread).
     pub max_idle_connections_per_backend: usize,
+    /// Threads serving proxy connections, each with its own single-threaded runtime
+    /// (0 = one per CPU).
+    pub proxy_threads: usize,
     /// TCP connect timeout to a backend, seconds.
     pub endpoint_dial_timeout: f64,
     /// Append access log lines to this file; without it they go to the log (target `access`).
@@ -81,6 +84,7 @@ impl Default for RouterConfig {
             max_attempts: 3,
             sticky_session_cookies: vec!["JSESSIONID".to_owned()],
             max_idle_connections_per_backend: 100,
+            proxy_threads: 0,
             endpoint_dial_timeout: 5.0,
             access_log: None,
         }
@@ -99,6 +103,13 @@ impl RouterConfig {
     /// `publish_start_message_interval` as a duration.
     pub fn start_interval(&self) -> Duration {
         secs(self.publish_start_message_interval)
+    }
+    /// `proxy_threads`, with 0 meaning one per CPU.
+    pub fn proxy_threads(&self) -> usize {
+        match self.proxy_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
     /// `endpoint_dial_timeout` as a duration.
     pub fn dial_timeout(&self) -> Duration {

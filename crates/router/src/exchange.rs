@@ -23,7 +23,7 @@ pub struct Reporter {
 
 impl Reporter {
     /// Records a finished request.
-    pub fn finish(&self, record: &mut AccessRecord, started: Instant) {
+    pub fn finish(&self, mut record: AccessRecord, started: Instant) {
         record.response_time = started.elapsed();
         self.metrics.record(record.status, record.response_time);
         self.access_log.log(record);
@@ -41,13 +41,13 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    fn finish(mut self, body_complete: bool) {
+    fn finish(mut self: Box<Self>, body_complete: bool) {
         if let Some(sender) = self.sender.take() {
             if body_complete {
                 self.in_flight.backend().connections.put_back(sender);
             }
         }
-        self.reporter.finish(&mut self.record, self.started);
+        self.reporter.finish(self.record, self.started);
     }
 }
 
@@ -55,7 +55,8 @@ impl Exchange {
 #[derive(Debug)]
 pub struct ProxiedBody {
     inner: Incoming,
-    exchange: Option<Exchange>,
+    /// Boxed: hyper moves the response body around several times, and the record is large.
+    exchange: Option<Box<Exchange>>,
 }
 
 impl ProxiedBody {
@@ -63,7 +64,7 @@ impl ProxiedBody {
     pub fn new(inner: Incoming, exchange: Exchange) -> Self {
         ProxiedBody {
             inner,
-            exchange: Some(exchange),
+            exchange: Some(Box::new(exchange)),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::backend::Backend;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::io::Write;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -58,45 +59,78 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 /// What the request-side headers need from the proxy.
 pub struct ForwardContext<'a> {
     pub client_ip: IpAddr,
-    pub request_id: &'a str,
+    pub request_id: &'a HeaderValue,
     pub backend: &'a Backend,
 }
 
 /// Adds the gorouter request headers.
 pub fn add_forwarding(headers: &mut HeaderMap, ctx: &ForwardContext<'_>) {
-    let ip = ctx.client_ip.to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.is_empty() => format!("{prior}, {ip}"),
-        _ => ip,
+    let prior = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| !p.is_empty());
+    let xff = match prior {
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", ctx.client_ip)).ok(),
+        None => ip_header(ctx.client_ip),
     };
-    set(headers, "x-forwarded-for", &xff);
+    if let Some(xff) = xff {
+        headers.insert("x-forwarded-for", xff);
+    }
     if !headers.contains_key("x-forwarded-proto") {
         headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     }
-    set(headers, "x-vcap-request-id", ctx.request_id);
+    headers.insert("x-vcap-request-id", ctx.request_id.clone());
     if !headers.contains_key("x-request-start") {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
-            .as_millis();
-        set(headers, "x-request-start", &ms.to_string());
+            .as_millis() as u64;
+        headers.insert("x-request-start", HeaderValue::from(ms));
     }
-    let spec = &ctx.backend.spec;
-    match spec.app {
-        Some(app) => set(headers, "x-cf-applicationid", &app.to_string()),
+    let backend = ctx.backend;
+    match &backend.app_header {
+        Some(app) => {
+            headers.insert("x-cf-applicationid", app.clone());
+        }
         None => {
             headers.remove("x-cf-applicationid");
         }
     }
-    match &spec.private_instance_id {
-        Some(id) => set(headers, "x-cf-instanceid", id),
-        None => {
+    match (&backend.spec.private_instance_id, &backend.instance_header) {
+        (Some(_), Some(id)) => {
+            headers.insert("x-cf-instanceid", id.clone());
+        }
+        (Some(_), None) => {}
+        (None, _) => {
             headers.remove("x-cf-instanceid");
         }
     }
-    if let Some(index) = &spec.private_instance_index {
-        set(headers, "x-cf-instanceindex", index);
+    if let Some(index) = &backend.index_header {
+        headers.insert("x-cf-instanceindex", index.clone());
     }
+}
+
+/// The client IP as a header value, formatted without a heap string.
+fn ip_header(ip: IpAddr) -> Option<HeaderValue> {
+    let mut buf = [0u8; 64];
+    let len = {
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        write!(cursor, "{ip}").ok()?;
+        cursor.position() as usize
+    };
+    HeaderValue::from_bytes(&buf[..len]).ok()
+}
+
+/// Whether `host` (port already stripped) is literally the client's IP, compared without
+/// a heap string.
+pub fn is_ip_text(host: &str, ip: IpAddr) -> bool {
+    let mut buf = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    if write!(cursor, "{ip}").is_err() {
+        return false;
+    }
+    let len = cursor.position() as usize;
+    host.as_bytes() == &buf[..len]
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {

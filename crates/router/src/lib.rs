@@ -4,7 +4,7 @@
 //! Module map: [`config`] (TOML file), [`route_table`] + [`backend`] (uri → backends),
 //! [`registry`] (the NATS side: register/unregister/greet, `router.start`, pruning),
 //! [`balancer`] (which backend), [`proxy`] (the HTTP side) with [`connection_pool`]
-//! (keep-alive connections to backends), [`headers`], [`exchange`] (end-of-request
+//! (keep-alive connections to backends), [`headers`], [`request_id`], [`exchange`] (end-of-request
 //! bookkeeping while bodies stream), [`route_error`] (gorouter's error texts),
 //! [`metrics`] + [`access_log`] (observability) and [`status`] (`/health`, `/routes`).
 
@@ -18,6 +18,7 @@ pub mod headers;
 pub mod metrics;
 pub mod proxy;
 pub mod registry;
+pub mod request_id;
 pub mod route_error;
 pub mod route_table;
 pub mod status;

@@ -7,9 +7,10 @@ use crate::access_log::AccessRecord;
 use crate::backend::Backend;
 use crate::balancer;
 use crate::config::RouterConfig;
-use crate::connection_pool::Sender;
+use crate::connection_pool::{self, Sender};
 use crate::exchange::{Exchange, ProxiedBody, Reporter};
 use crate::headers::{self, ForwardContext, VCAP_ID_COOKIE};
+use crate::request_id::new_request_id;
 use crate::route_error::RouteError;
 use crate::route_table::{host_without_port, Pool, RouteTable};
 use bytes::Bytes;
@@ -18,13 +19,13 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 
 /// What the router answers with: a backend's streamed body or its own small one.
 pub type RouterBody = Either<ProxiedBody, Full<Bytes>>;
@@ -46,22 +47,80 @@ enum Target {
 }
 
 /// Accepts connections until `stop` turns true; then closes the open ones.
+///
+/// Connections are served by `proxy_threads` threads, each running its own single-threaded
+/// runtime (like nginx's workers): a client connection, the backend connections it uses and
+/// every wake-up between them stay on one thread, with no work-stealing scheduler in between.
+/// This task only accepts and hands each connection to the next thread in turn.
 pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
+    let threads = proxy.config.proxy_threads();
+    let shards: Vec<_> = (0..threads)
+        .filter_map(|index| start_shard(index, proxy.clone()))
+        .collect();
+    let mut next = 0usize;
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, remote, proxy.clone()));
+                    if shards.is_empty() {
+                        tokio::spawn(serve_connection(stream, remote, proxy.clone()));
+                        continue;
+                    }
+                    match stream.into_std() {
+                        Ok(stream) => {
+                            let _ = shards[next % shards.len()].send((stream, remote));
+                            next = next.wrapping_add(1);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "accept failed"),
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
         }
-        while connections.try_join_next().is_some() {}
     }
-    connections.abort_all();
+    // Dropping the senders ends each thread's loop; its runtime then drops the connections.
+}
+
+type Accepted = (std::net::TcpStream, SocketAddr);
+
+/// Starts proxy thread `index`; `None` (logged) if the thread or its runtime cannot start.
+fn start_shard(index: usize, proxy: Arc<Proxy>) -> Option<mpsc::UnboundedSender<Accepted>> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Accepted>();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a proxy thread runtime");
+            return None;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name(format!("router-proxy-{index}"))
+        .spawn(move || {
+            connection_pool::set_thread_slot(index);
+            runtime.block_on(async move {
+                while let Some((stream, remote)) = rx.recv().await {
+                    match tokio::net::TcpStream::from_std(stream) {
+                        Ok(stream) => {
+                            tokio::spawn(serve_connection(stream, remote, proxy.clone()));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot serve a connection"),
+                    }
+                }
+            });
+            runtime.shutdown_background();
+        });
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a proxy thread");
+            None
+        }
+    }
 }
 
 async fn serve_connection(stream: tokio::net::TcpStream, remote: SocketAddr, proxy: Arc<Proxy>) {
@@ -92,21 +151,21 @@ impl Proxy {
         };
         match result {
             Ok(response) => response,
-            Err(error) => self.error_response(error, &mut record, started),
+            Err(error) => self.error_response(error, record, started),
         }
     }
 
     fn error_response(
         &self,
         error: RouteError,
-        record: &mut AccessRecord,
+        mut record: AccessRecord,
         started: Instant,
     ) -> Response<RouterBody> {
         if error == RouteError::EndpointFailure {
             self.reporter.metrics.record_bad_gateway();
         }
         record.status = error.status().as_u16();
-        record.router_error = error.code().to_owned();
+        record.router_error = error.code();
         let body = error.body();
         record.bytes_out = body.len() as u64;
         record.router_time = started.elapsed();
@@ -121,7 +180,7 @@ impl Proxy {
         remote: SocketAddr,
     ) -> Result<(Arc<Pool>, Target), RouteError> {
         let host = request_host(req);
-        if host.is_empty() || host_without_port(&host) == remote.ip().to_string() {
+        if host.is_empty() || headers::is_ip_text(host_without_port(&host), remote.ip()) {
             return Err(RouteError::EmptyHost);
         }
         let app_instance = match req.headers().get("x-cf-app-instance") {
@@ -136,7 +195,7 @@ impl Proxy {
         let pool = self.table.lookup(&host, req.uri().path());
         if let Some((app, index)) = app_instance {
             let unknown = || RouteError::UnknownInstance {
-                host: host.clone(),
+                host: host.to_string(),
                 app: app.clone(),
                 index: index.clone(),
             };
@@ -144,9 +203,13 @@ impl Proxy {
             let backend = balancer::find_app_instance(&pool, &app, &index).ok_or_else(unknown)?;
             return Ok((pool, Target::Instance(backend)));
         }
-        let pool = pool.ok_or_else(|| RouteError::UnknownRoute { host: host.clone() })?;
+        let pool = pool.ok_or_else(|| RouteError::UnknownRoute {
+            host: host.to_string(),
+        })?;
         if pool.is_empty() {
-            return Err(RouteError::NoEndpoints { host });
+            return Err(RouteError::NoEndpoints {
+                host: host.to_string(),
+            });
         }
         let sticky = headers::request_cookie(req.headers(), VCAP_ID_COOKIE);
         Ok((pool, Target::Any { sticky }))
@@ -166,9 +229,9 @@ impl Proxy {
         let in_flight = backend.begin_request();
         let upgrade = headers::is_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-        let request_id = uuid::Uuid::new_v4().to_string();
-        record.vcap_request_id = request_id.clone();
-        fill_backend_fields(record, &backend);
+        let request_id = new_request_id();
+        record.vcap_request_id = Some(request_id.clone());
+        record.backend = Some(backend.clone());
         prepare_request(&mut req, upgrade);
         headers::add_forwarding(
             req.headers_mut(),
@@ -203,7 +266,7 @@ impl Proxy {
                 tokio::spawn(tunnel(client_upgrade, backend_upgrade));
             }
             record.router_time = before_send + head_at.elapsed();
-            self.reporter.finish(record, started);
+            self.reporter.finish(std::mem::take(record), started);
             drop(in_flight);
             return Ok(response.map(|_| Either::Right(Full::new(Bytes::new()))));
         }
@@ -242,7 +305,7 @@ impl Proxy {
                 Err(e) => {
                     tracing::warn!(backend = %backend.authority, error = %e, "backend-endpoint-failed");
                     record.failed_attempts += 1;
-                    record.backend = backend.authority.clone();
+                    record.failed_backend = Some(backend.clone());
                     tried.push(backend);
                 }
             }
@@ -318,13 +381,13 @@ impl Proxy {
 }
 
 /// The request's host: the `Host` header, else the absolute URI's authority.
-fn request_host(req: &Request<Incoming>) -> String {
+fn request_host(req: &Request<Incoming>) -> Cow<'_, str> {
     req.headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .map(|h| h.trim().to_owned())
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_default()
+        .map(|h| Cow::Borrowed(h.trim()))
+        .or_else(|| req.uri().authority().map(|a| Cow::Borrowed(a.as_str())))
+        .unwrap_or(Cow::Borrowed(""))
 }
 
 /// Origin-form URI and hop-by-hop headers removed.
@@ -350,41 +413,36 @@ fn prepare_request(req: &mut Request<Incoming>, upgrade: bool) {
 }
 
 fn access_record(req: &Request<Incoming>, remote: SocketAddr) -> AccessRecord {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
+    let header = |name: &str| req.headers().get(name).cloned();
+    let host = match req.headers().get(header::HOST) {
+        Some(h) if h.to_str().is_ok() => Some(h.clone()),
+        _ => req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     };
     AccessRecord {
-        host: request_host(req),
+        host,
         started: Some(SystemTime::now()),
-        method: req.method().to_string(),
-        uri: req.uri().to_string(),
+        method: req.method().clone(),
+        uri: req.uri().clone(),
         proto: match req.version() {
             http::Version::HTTP_10 => "HTTP/1.0",
             _ => "HTTP/1.1",
         },
-        bytes_in: header("content-length").parse().unwrap_or(0),
+        bytes_in: req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         referer: header("referer"),
         user_agent: header("user-agent"),
-        remote: remote.to_string(),
+        remote: Some(remote),
         x_forwarded_for: header("x-forwarded-for"),
         x_forwarded_proto: header("x-forwarded-proto"),
         ..AccessRecord::default()
     }
-}
-
-fn fill_backend_fields(record: &mut AccessRecord, backend: &Backend) {
-    record.backend = backend.authority.clone();
-    record.app_id = backend.spec.app.map(|a| a.to_string()).unwrap_or_default();
-    record.app_index = backend
-        .spec
-        .private_instance_index
-        .clone()
-        .unwrap_or_default();
-    record.instance_id = backend.spec.private_instance_id.clone().unwrap_or_default();
 }
 
 /// Copies bytes both ways between the upgraded client and backend connections.

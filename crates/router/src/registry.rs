@@ -14,17 +14,8 @@ use cfsim_messages::{
     ROUTER_START, ROUTER_UNREGISTER, ROUTER_V1_VERSION,
 };
 use futures::StreamExt;
-use serde::Deserialize;
 use std::sync::Arc;
 use tokio::task::JoinSet;
-
-/// Register fields gorouter reads that the v1 message type does not carry yet.
-#[derive(Debug, Default, Deserialize)]
-struct RegisterExtras {
-    /// Instance index, for `X-Cf-App-Instance: APP:INDEX`.
-    #[serde(default)]
-    private_instance_index: Option<serde_json::Value>,
-}
 
 /// The `router.start` / `router.greet` body of this router.
 pub fn start_message(id: &str, config: &RouterConfig) -> RouterStart {
@@ -88,11 +79,11 @@ async fn handle_messages(
 }
 
 fn on_register(table: &RouteTable, msg: &Message) {
-    let Some((register, index)) = parse_register(&msg.payload) else {
+    let Some(register) = parse_register(&msg.payload) else {
         return;
     };
     for uri in &register.uris {
-        let spec = backend_spec(&register, index.clone());
+        let spec = backend_spec(&register);
         if table.register(uri, spec) == RegisterOutcome::Added {
             tracing::info!(uri = %uri, backend = %format!("{}:{}", register.host, register.port), "endpoint-registered");
         }
@@ -100,7 +91,7 @@ fn on_register(table: &RouteTable, msg: &Message) {
 }
 
 fn on_unregister(table: &RouteTable, msg: &Message) {
-    let Some((unregister, _)) = parse_register(&msg.payload) else {
+    let Some(unregister) = parse_register(&msg.payload) else {
         return;
     };
     for uri in &unregister.uris {
@@ -111,7 +102,7 @@ fn on_unregister(table: &RouteTable, msg: &Message) {
 }
 
 /// Decodes a register/unregister; `None` (logged) when malformed or without host and port.
-fn parse_register(payload: &[u8]) -> Option<(RouterRegister, Option<String>)> {
+fn parse_register(payload: &[u8]) -> Option<RouterRegister> {
     let register: RouterRegister = match decode(payload) {
         Ok(r) => r,
         Err(e) => {
@@ -122,29 +113,23 @@ fn parse_register(payload: &[u8]) -> Option<(RouterRegister, Option<String>)> {
     if register.host.is_empty() || register.port == 0 {
         return None;
     }
-    let extras: RegisterExtras = decode(payload).unwrap_or_default();
-    let index = extras.private_instance_index.and_then(|v| match v {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    });
-    Some((register, index))
+    Some(register)
 }
 
-fn backend_spec(register: &RouterRegister, index: Option<String>) -> BackendSpec {
+fn backend_spec(register: &RouterRegister) -> BackendSpec {
     BackendSpec {
         host: register.host.clone(),
         port: register.port,
         tags: register
             .tags
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
+            .iter()
+            .flatten()
             .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         app: register.app,
         private_instance_id: register.private_instance_id.clone(),
-        private_instance_index: index,
+        private_instance_index: register.private_instance_index.clone(),
     }
 }
 
@@ -218,11 +203,24 @@ mod tests {
     fn register_needs_host_and_port_and_reads_the_index() {
         assert!(parse_register(br#"{"host":"","port":1,"uris":["a"]}"#).is_none());
         assert!(parse_register(b"garbage").is_none());
-        let (r, index) = parse_register(
+        let r = parse_register(
             br#"{"host":"h","port":1,"uris":["a"],"private_instance_index":"2","tags":{"k":""}}"#,
         )
         .unwrap();
-        assert_eq!(index.as_deref(), Some("2"));
-        assert!(backend_spec(&r, index).tags.is_empty());
+        let spec = backend_spec(&r);
+        assert_eq!(spec.private_instance_index.as_deref(), Some("2"));
+        assert!(spec.tags.is_empty());
+    }
+
+    #[test]
+    fn null_tags_do_not_lose_the_register() {
+        let r = parse_register(
+            br#"{"host":"h","port":1,"uris":["a"],"private_instance_index":7,"tags":{"framework":"sinatra","runtime":null}}"#,
+        )
+        .unwrap();
+        let spec = backend_spec(&r);
+        assert_eq!(spec.private_instance_index.as_deref(), Some("7"));
+        assert_eq!(spec.tags.len(), 1);
+        assert_eq!(spec.tags["framework"], "sinatra");
     }
 }

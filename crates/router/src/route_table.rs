@@ -9,6 +9,7 @@
 
 use crate::backend::{Backend, BackendSpec};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -25,6 +26,11 @@ impl Pool {
     /// A copy of the backend list.
     pub fn backends(&self) -> Vec<Arc<Backend>> {
         self.backends.read().expect("pool lock").clone()
+    }
+
+    /// Runs `f` on the backend list under the read lock (no copy of the list).
+    pub fn with_backends<R>(&self, f: impl FnOnce(&[Arc<Backend>]) -> R) -> R {
+        f(&self.backends.read().expect("pool lock"))
     }
 
     /// Whether no backend is left.
@@ -137,7 +143,12 @@ impl RouteTable {
     /// The pool for a request's host (port stripped) and path: the longest registered
     /// `host/path` prefix on a segment boundary, else the bare host.
     pub fn lookup(&self, host: &str, path: &str) -> Option<Arc<Pool>> {
-        let host = host_without_port(host).to_ascii_lowercase();
+        let host = host_without_port(host);
+        let host: Cow<'_, str> = if host.bytes().any(|c| c.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        };
         let routes = self.routes.read().expect("table lock");
         if self.has_paths.load(Ordering::Relaxed) {
             let path = path
@@ -154,7 +165,7 @@ impl RouteTable {
                 candidate.truncate(cut.max(host.len()));
             }
         }
-        routes.get(&host).cloned()
+        routes.get(host.as_ref()).cloned()
     }
 
     /// Drops backends not registered for `threshold`; returns how many were dropped.

@@ -97,19 +97,17 @@ pub fn registration(uri: &str, port: u16) -> RouterRegister {
         uris: vec![uri.to_owned()],
         tags: Some([("component".to_owned(), "test".to_owned())].into()),
         private_instance_id: Some(format!("instance-{port}")),
+        private_instance_index: None,
     }
 }
 
 /// Publishes `router.register` (with gorouter's `private_instance_index` when given).
 pub async fn register(client: &async_nats::Client, msg: &RouterRegister, index: Option<u32>) {
-    let body = match index {
-        None => encode(msg).unwrap(),
-        Some(i) => {
-            let mut v = serde_json::to_value(msg).unwrap();
-            v["private_instance_index"] = serde_json::json!(i.to_string());
-            serde_json::to_vec(&v).unwrap()
-        }
+    let msg = RouterRegister {
+        private_instance_index: index.map(|i| i.to_string()),
+        ..msg.clone()
     };
+    let body = encode(&msg).unwrap();
     client.publish(ROUTER_REGISTER, body.into()).await.unwrap();
     client.flush().await.unwrap();
 }
