@@ -1,8 +1,11 @@
 //! `cfsim`: the launcher. `cfsim nats-server` runs the bundled broker as a drop-in for
 //! `nats-server`; later subcommands start the other components and the whole cluster.
 
+mod cloud_controller;
+mod dea;
 mod nats_server;
 mod router;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +27,13 @@ enum Command {
     NatsServer(nats_server::Args),
     /// Run the router (HTTP routing fed by router.register over NATS).
     Router(router::Args),
+    /// Run a DEA (runs app instances; driven by the cloud controller over NATS).
+    Dea(dea::Args),
+    /// Run the cloud controller (the v1 REST API, the stager, app placement over NATS).
+    #[command(name = "cloud-controller")]
+    CloudController(cloud_controller::Args),
+    /// Run the whole cluster in one process: broker, router, cloud controller, DEAs.
+    Up(up::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +46,9 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::NatsServer(args) => nats_server::run(args, cli.log_json).await,
             Command::Router(args) => router::run(args, cli.log_json).await,
+            Command::Dea(args) => dea::run(args, cli.log_json).await,
+            Command::CloudController(args) => cloud_controller::run(args, cli.log_json).await,
+            Command::Up(args) => up::run(args, cli.log_json).await,
         }
     });
     match result {
