@@ -38,9 +38,10 @@ impl Identity {
         }
     }
 
-    /// The NATS connection name: lower-case type and index, e.g. `router-0`.
+    /// The NATS connection name: the type in snake case and the index, e.g. `router-0`,
+    /// `dea-1`, `cloud_controller-0`, `health_manager-0`.
     pub fn connection_name(&self) -> String {
-        let base = self.component_type.to_lowercase();
+        let base = snake_case(&self.component_type);
         match self.index {
             Some(i) => format!("{base}-{i}"),
             None => base,
@@ -58,9 +59,37 @@ pub fn secure_uuid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// `CloudController` → `cloud_controller`; runs of capitals stay one word (`DEA` → `dea`).
+fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        let starts_word = c.is_uppercase()
+            && i > 0
+            && (chars[i - 1].is_lowercase() || chars.get(i + 1).is_some_and(|n| n.is_lowercase()));
+        if starts_word {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_names_are_snake_case() {
+        for (ty, name) in [
+            ("CloudController", "cloud_controller"),
+            ("DEA", "dea"),
+            ("Router", "router"),
+            ("HealthManager", "health_manager"),
+        ] {
+            assert_eq!(snake_case(ty), name);
+        }
+    }
 
     #[test]
     fn uuid_carries_the_index() {
@@ -70,6 +99,6 @@ mod tests {
         assert_eq!(id.connection_name(), "router-0");
         let id = Identity::new("HealthManager", None, "127.0.0.1");
         assert_eq!(id.uuid.len(), 32);
-        assert_eq!(id.connection_name(), "healthmanager");
+        assert_eq!(id.connection_name(), "health_manager");
     }
 }
