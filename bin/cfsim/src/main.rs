@@ -2,6 +2,7 @@
 //! `nats-server`; later subcommands start the other components and the whole cluster.
 
 mod cloud_controller;
+mod component_args;
 mod dea;
 mod nats_server;
 mod router;
@@ -26,12 +27,12 @@ enum Command {
     #[command(name = "nats-server")]
     NatsServer(nats_server::Args),
     /// Run the router (HTTP routing fed by router.register over NATS).
-    Router(router::Args),
+    Router(component_args::ComponentArgs),
     /// Run a DEA (runs app instances; driven by the cloud controller over NATS).
-    Dea(dea::Args),
+    Dea(component_args::ComponentArgs),
     /// Run the cloud controller (the v1 REST API, the stager, app placement over NATS).
     #[command(name = "cloud-controller")]
-    CloudController(cloud_controller::Args),
+    CloudController(component_args::ComponentArgs),
     /// Run the whole cluster in one process: broker, router, cloud controller, DEAs.
     Up(up::Args),
 }
