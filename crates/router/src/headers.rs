@@ -56,6 +56,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+/// Header names the request path uses, built at compile time (a `&str` name is parsed on
+/// every lookup).
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_VCAP_REQUEST_ID: HeaderName = HeaderName::from_static("x-vcap-request-id");
+pub const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+pub const X_CF_APPLICATION_ID: HeaderName = HeaderName::from_static("x-cf-applicationid");
+pub const X_CF_INSTANCE_ID: HeaderName = HeaderName::from_static("x-cf-instanceid");
+pub const X_CF_INSTANCE_INDEX: HeaderName = HeaderName::from_static("x-cf-instanceindex");
+pub const X_CF_APP_INSTANCE: HeaderName = HeaderName::from_static("x-cf-app-instance");
+pub const X_VCAP_TRACE: HeaderName = HeaderName::from_static("x-vcap-trace");
+
 /// What the request-side headers need from the proxy.
 pub struct ForwardContext<'a> {
     pub client_ip: IpAddr,
@@ -66,7 +78,7 @@ pub struct ForwardContext<'a> {
 /// Adds the gorouter request headers.
 pub fn add_forwarding(headers: &mut HeaderMap, ctx: &ForwardContext<'_>) {
     let prior = headers
-        .get("x-forwarded-for")
+        .get(&X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
         .filter(|p| !p.is_empty());
     let xff = match prior {
@@ -74,39 +86,39 @@ pub fn add_forwarding(headers: &mut HeaderMap, ctx: &ForwardContext<'_>) {
         None => ip_header(ctx.client_ip),
     };
     if let Some(xff) = xff {
-        headers.insert("x-forwarded-for", xff);
+        headers.insert(X_FORWARDED_FOR, xff);
     }
-    if !headers.contains_key("x-forwarded-proto") {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
-    headers.insert("x-vcap-request-id", ctx.request_id.clone());
-    if !headers.contains_key("x-request-start") {
+    headers.insert(X_VCAP_REQUEST_ID, ctx.request_id.clone());
+    if !headers.contains_key(&X_REQUEST_START) {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        headers.insert("x-request-start", HeaderValue::from(ms));
+        headers.insert(X_REQUEST_START, HeaderValue::from(ms));
     }
     let backend = ctx.backend;
     match &backend.app_header {
         Some(app) => {
-            headers.insert("x-cf-applicationid", app.clone());
+            headers.insert(X_CF_APPLICATION_ID, app.clone());
         }
         None => {
-            headers.remove("x-cf-applicationid");
+            headers.remove(&X_CF_APPLICATION_ID);
         }
     }
     match (&backend.spec.private_instance_id, &backend.instance_header) {
         (Some(_), Some(id)) => {
-            headers.insert("x-cf-instanceid", id.clone());
+            headers.insert(X_CF_INSTANCE_ID, id.clone());
         }
         (Some(_), None) => {}
         (None, _) => {
-            headers.remove("x-cf-instanceid");
+            headers.remove(&X_CF_INSTANCE_ID);
         }
     }
     if let Some(index) = &backend.index_header {
-        headers.insert("x-cf-instanceindex", index.clone());
+        headers.insert(X_CF_INSTANCE_INDEX, index.clone());
     }
 }
 

@@ -14,7 +14,7 @@ use crate::request_id::new_request_id;
 use crate::route_error::RouteError;
 use crate::route_table::{host_without_port, Pool, RouteTable};
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode, Uri};
+use http::{header, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -183,7 +183,7 @@ impl Proxy {
         if host.is_empty() || headers::is_ip_text(host_without_port(&host), remote.ip()) {
             return Err(RouteError::EmptyHost);
         }
-        let app_instance = match req.headers().get("x-cf-app-instance") {
+        let app_instance = match req.headers().get(&headers::X_CF_APP_INSTANCE) {
             Some(v) => Some(
                 v.to_str()
                     .ok()
@@ -243,7 +243,7 @@ impl Proxy {
         );
         let trace = req
             .headers()
-            .get("x-vcap-trace")
+            .get(&headers::X_VCAP_TRACE)
             .is_some_and(|v| v.as_bytes() == self.config.trace_key.as_bytes());
         let sticky = match &target {
             Target::Any { sticky } => sticky.clone(),
@@ -413,7 +413,7 @@ fn prepare_request(req: &mut Request<Incoming>, upgrade: bool) {
 }
 
 fn access_record(req: &Request<Incoming>, remote: SocketAddr) -> AccessRecord {
-    let header = |name: &str| req.headers().get(name).cloned();
+    let header = |name: &HeaderName| req.headers().get(name).cloned();
     let host = match req.headers().get(header::HOST) {
         Some(h) if h.to_str().is_ok() => Some(h.clone()),
         _ => req
@@ -436,11 +436,11 @@ fn access_record(req: &Request<Incoming>, remote: SocketAddr) -> AccessRecord {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
-        referer: header("referer"),
-        user_agent: header("user-agent"),
+        referer: header(&header::REFERER),
+        user_agent: header(&header::USER_AGENT),
         remote: Some(remote),
-        x_forwarded_for: header("x-forwarded-for"),
-        x_forwarded_proto: header("x-forwarded-proto"),
+        x_forwarded_for: header(&headers::X_FORWARDED_FOR),
+        x_forwarded_proto: header(&headers::X_FORWARDED_PROTO),
         ..AccessRecord::default()
     }
 }
