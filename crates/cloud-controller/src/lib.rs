@@ -104,15 +104,7 @@ impl CloudControllerHandle {
 
     /// Waits until NATS is connected and the subscriptions are on the server.
     pub async fn wait_ready(&self) {
-        let mut watch = self.nats.watch.clone();
-        loop {
-            if watch.is_connected() && self.nats.client.flush().await.is_ok() {
-                return;
-            }
-            if watch.changed().await.is_none() {
-                return;
-            }
-        }
+        self.nats.wait_ready().await;
     }
 
     /// Unregisters `api.<domain>`, stops the API, the status server and the NATS tasks,

@@ -75,6 +75,23 @@ pub struct NatsConnection {
     pub watch: ConnectionWatch,
 }
 
+impl NatsConnection {
+    /// Waits until the client is connected and the server has seen everything sent so far
+    /// (a flush round trip), i.e. until the component's subscriptions are in place and a
+    /// message published now by anyone reaches them.
+    pub async fn wait_ready(&self) {
+        let mut watch = self.watch.clone();
+        loop {
+            if watch.is_connected() && self.client.flush().await.is_ok() {
+                return;
+            }
+            if watch.changed().await.is_none() {
+                return;
+            }
+        }
+    }
+}
+
 /// Connects to the given servers as `name` (e.g. `router-0`). Returns at once even if no
 /// server is up yet: the client keeps trying forever, and the watch reports the first connect.
 pub async fn connect(name: &str, urls: &[String]) -> Result<NatsConnection, NatsError> {

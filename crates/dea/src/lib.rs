@@ -92,15 +92,7 @@ impl DeaHandle {
 
     /// Waits until the DEA is connected and the server has all its subscriptions.
     pub async fn wait_ready(&self) {
-        let mut watch = self.nats.watch.clone();
-        loop {
-            if watch.is_connected() && self.nats.client.flush().await.is_ok() {
-                return;
-            }
-            if watch.changed().await.is_none() {
-                return;
-            }
-        }
+        self.nats.wait_ready().await;
     }
 
     /// The `dea.status` document, without going through NATS.

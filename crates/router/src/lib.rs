@@ -92,15 +92,7 @@ impl RouterHandle {
     /// Waits until the router is connected to NATS and the server has its subscriptions
     /// (a flush round trip), i.e. until a `router.register` published now is seen.
     pub async fn wait_ready(&self) {
-        let mut watch = self.nats.watch.clone();
-        loop {
-            if watch.is_connected() && self.nats.client.flush().await.is_ok() {
-                return;
-            }
-            if watch.changed().await.is_none() {
-                return;
-            }
-        }
+        self.nats.wait_ready().await;
     }
 
     /// Stops the proxy, the status server and the NATS tasks, and closes the NATS connection.
