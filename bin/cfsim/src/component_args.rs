@@ -1,11 +1,12 @@
 //! What every `cfsim <component> --config FILE [--nats URL,...]` subcommand shares: its flags,
 //! logging set-up, reading the component's TOML config (defaults without a file, `--nats`
-//! overriding the file's servers), and waiting for SIGINT/SIGTERM. Each subcommand module
+//! and `--time-scale` overriding the file), and waiting for SIGINT/SIGTERM. Each subcommand module
 //! keeps only what is its own: which crate it starts and what it logs once ready.
 
 use anyhow::Context;
 use cfsim_component::config::CommonConfig;
 use cfsim_component::logging::{self, LogConfig};
+use cfsim_component::time_scale::TimeScale;
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 
@@ -18,6 +19,10 @@ pub struct ComponentArgs {
     /// NATS server URLs, comma-separated (override the config file's `nats`).
     #[arg(long = "nats")]
     nats: Option<String>,
+    /// Factor on every protocol timer (overrides the config file's `time_scale`); give
+    /// every component of a cluster the same value.
+    #[arg(long = "time-scale")]
+    time_scale: Option<TimeScale>,
     /// Debug logging.
     #[arg(short = 'D', long = "debug")]
     debug: bool,
@@ -40,8 +45,12 @@ impl ComponentArgs {
             Some(path) => cfsim_component::config::load(path)?,
             None => C::default(),
         };
+        let common = common(&mut config);
         if let Some(urls) = &self.nats {
-            common(&mut config).nats = cfsim_component::nats::split_urls(urls);
+            common.nats = cfsim_component::nats::split_urls(urls);
+        }
+        if let Some(scale) = self.time_scale {
+            common.time_scale = scale;
         }
         Ok(config)
     }

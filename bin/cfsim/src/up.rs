@@ -11,6 +11,7 @@ mod data_dir;
 
 use anyhow::Context;
 use cfsim_component::logging::{self, LogConfig};
+use cfsim_component::time_scale::TimeScale;
 use std::path::PathBuf;
 
 /// `cfsim up`'s flags.
@@ -41,6 +42,9 @@ pub struct Args {
     /// Cloud controller port (ignored with --ephemeral-ports).
     #[arg(long = "cc-port", default_value_t = 9022)]
     pub cc_port: u16,
+    /// Factor on every protocol timer of every component (0.1 = ten times faster).
+    #[arg(long = "time-scale", default_value = "1.0")]
+    pub time_scale: TimeScale,
     /// Debug logging.
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,

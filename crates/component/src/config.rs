@@ -7,12 +7,14 @@
 //! nats = ["nats://127.0.0.1:4222", "nats://127.0.0.1:5222"]
 //! index = 0
 //! local_host = "127.0.0.1"
+//! time_scale = 0.1   # every protocol timer 10 times faster (see [`crate::time_scale`])
 //! [status]
 //! port = 8082
 //! user = "admin"      # optional: generated at start when absent, as VCAP::Component did
 //! password = "secret"
 //! ```
 
+use crate::time_scale::TimeScale;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -63,6 +65,8 @@ pub struct CommonConfig {
     pub local_host: String,
     /// The status HTTP server (`/varz`, `/healthz`).
     pub status: StatusConfig,
+    /// The factor on every protocol timer; the same value on every component of a cluster.
+    pub time_scale: TimeScale,
 }
 
 impl Default for CommonConfig {
@@ -72,6 +76,7 @@ impl Default for CommonConfig {
             index: None,
             local_host: "127.0.0.1".to_owned(),
             status: StatusConfig::default(),
+            time_scale: TimeScale::REAL,
         }
     }
 }
@@ -123,6 +128,7 @@ mod tests {
         assert_eq!(c.common.status.port, 99);
         assert_eq!(c.common.local_host, "127.0.0.1");
         assert_eq!(c.extra, 7);
+        assert_eq!(c.common.time_scale, TimeScale::REAL);
     }
 
     #[test]

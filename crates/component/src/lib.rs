@@ -1,7 +1,8 @@
 //! What every cfsim component shares, so no component re-implements it: logging set-up, the
 //! shutdown signal, config files, the component's identity, the NATS connection (a list of
 //! servers, reconnect forever, reconnect events), `vcap.component.announce` /
-//! `vcap.component.discover`, and the `/varz` + `/healthz` status server with basic auth.
+//! `vcap.component.discover`, the `/varz` + `/healthz` status server with basic auth, and the
+//! cluster-wide time scale on protocol timers.
 //!
 //! A component starts in this order: [`config::load`] its TOML file, build an
 //! [`identity::Identity`], [`nats::connect`], start its [`status::StatusServer`], then
@@ -14,5 +15,6 @@ pub mod logging;
 pub mod nats;
 pub mod shutdown;
 pub mod status;
+pub mod time_scale;
 pub mod timefmt;
 pub mod varz;

@@ -1,5 +1,6 @@
 //! The router's TOML config file. Every timer of the reference (§3.2, §3.4) is a key, in
-//! seconds (fractions allowed), so tests shorten them instead of waiting 120 s.
+//! seconds (fractions allowed), so tests shorten them instead of waiting 120 s; the protocol
+//! timers are also multiplied by the cluster's `time_scale`.
 //!
 //! ```toml
 //! nats = ["nats://127.0.0.1:4222"]
@@ -14,6 +15,7 @@
 //! ```
 
 use cfsim_component::config::CommonConfig;
+use cfsim_component::time_scale::Timers;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -92,17 +94,44 @@ impl Default for RouterConfig {
 }
 
 impl RouterConfig {
-    /// `droplet_stale_threshold` as a duration.
+    /// `droplet_stale_threshold` in effect (scaled by the time scale).
     pub fn stale_threshold(&self) -> Duration {
-        secs(self.droplet_stale_threshold)
+        self.common.time_scale.secs(self.droplet_stale_threshold)
     }
-    /// `prune_stale_droplets_interval` as a duration.
+    /// `prune_stale_droplets_interval` in effect (scaled).
     pub fn prune_interval(&self) -> Duration {
-        secs(self.prune_stale_droplets_interval)
+        self.common
+            .time_scale
+            .secs(self.prune_stale_droplets_interval)
     }
-    /// `publish_start_message_interval` as a duration.
+    /// `publish_start_message_interval` in effect (scaled).
     pub fn start_interval(&self) -> Duration {
-        secs(self.publish_start_message_interval)
+        self.common
+            .time_scale
+            .secs(self.publish_start_message_interval)
+    }
+    /// `start_response_delay_interval` in effect (scaled).
+    pub fn start_response_delay(&self) -> Duration {
+        self.common
+            .time_scale
+            .secs(self.start_response_delay_interval as f64)
+    }
+    /// The protocol timers, configured and in effect, for `/varz`.
+    pub fn timers(&self) -> Timers {
+        Timers::new(self.common.time_scale)
+            .with("droplet_stale_threshold", self.droplet_stale_threshold)
+            .with(
+                "prune_stale_droplets_interval",
+                self.prune_stale_droplets_interval,
+            )
+            .with(
+                "publish_start_message_interval",
+                self.publish_start_message_interval,
+            )
+            .with(
+                "start_response_delay_interval",
+                self.start_response_delay_interval as f64,
+            )
     }
     /// `proxy_threads`, with 0 meaning one per CPU.
     pub fn proxy_threads(&self) -> usize {
@@ -133,6 +162,24 @@ mod tests {
         assert_eq!(c.prune_interval(), Duration::from_secs(30));
         assert_eq!(c.start_interval(), Duration::from_secs(30));
         assert_eq!(c.trace_key, "22");
+    }
+
+    #[test]
+    fn the_time_scale_multiplies_the_protocol_timers_only() {
+        let c: RouterConfig =
+            cfsim_component::config::parse("time_scale = 0.01\nendpoint_dial_timeout = 2.0\n")
+                .unwrap();
+        assert_eq!(c.stale_threshold(), Duration::from_millis(1200));
+        assert_eq!(c.prune_interval(), Duration::from_millis(300));
+        assert_eq!(c.start_interval(), Duration::from_millis(300));
+        assert_eq!(c.start_response_delay(), Duration::from_millis(50));
+        assert_eq!(c.dial_timeout(), Duration::from_secs(2));
+        let varz = serde_json::Value::Object(c.timers().varz());
+        assert_eq!(
+            varz["timers"]["droplet_stale_threshold"]["configured"],
+            120.0
+        );
+        assert_eq!(varz["timers"]["droplet_stale_threshold"]["effective"], 1.2);
     }
 
     #[test]

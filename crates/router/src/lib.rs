@@ -142,11 +142,16 @@ pub async fn start(config: RouterConfig) -> Result<RouterHandle, StartError> {
     let credentials = Credentials::from_config(&config.common.status);
     let varz_metrics = metrics.clone();
     let varz_table = table.clone();
+    let timers = config.timers();
     let status = StatusServer::start(
         &config.common.status,
         credentials.clone(),
         identity.clone(),
-        Arc::new(move || varz_metrics.varz(&varz_table)),
+        Arc::new(move || {
+            let mut varz = varz_metrics.varz(&varz_table);
+            varz.extend(timers.varz());
+            varz
+        }),
         StatusOptions {
             open_healthz: true,
             extra_routes: Some(status::routes(

@@ -23,9 +23,15 @@ pub fn start_message(id: &str, config: &RouterConfig) -> RouterStart {
         id: id.to_owned(),
         version: Some(ComponentVersion::Number(ROUTER_V1_VERSION)),
         hosts: Some(vec![config.common.local_host.clone()]),
-        minimum_register_interval_in_seconds: Some(config.start_response_delay_interval),
-        prune_threshold_in_seconds: Some(config.droplet_stale_threshold.ceil() as u64),
+        minimum_register_interval_in_seconds: Some(whole_seconds(config.start_response_delay())),
+        prune_threshold_in_seconds: Some(whole_seconds(config.stale_threshold())),
     }
+}
+
+/// A timer in effect as the whole seconds `router.start` carries (rounded up, at least 1, so
+/// a scaled-down cluster never announces 0).
+fn whole_seconds(timer: std::time::Duration) -> u64 {
+    (timer.as_secs_f64().ceil() as u64).max(1)
 }
 
 /// Subscribes and starts the registry tasks (messages, start publisher, pruner).
@@ -197,6 +203,15 @@ mod tests {
             json,
             r#"{"id":"abc","version":0.98,"hosts":["127.0.0.1"],"minimumRegisterIntervalInSeconds":5,"pruneThresholdInSeconds":120}"#
         );
+    }
+
+    #[test]
+    fn start_message_announces_the_scaled_timers_in_whole_seconds() {
+        let mut config = RouterConfig::default();
+        config.common.time_scale = cfsim_component::time_scale::TimeScale::new(0.01).unwrap();
+        let start = start_message("abc", &config);
+        assert_eq!(start.prune_threshold_in_seconds, Some(2));
+        assert_eq!(start.minimum_register_interval_in_seconds, Some(1));
     }
 
     #[test]

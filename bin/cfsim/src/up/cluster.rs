@@ -30,11 +30,12 @@ pub struct Cluster {
     deas: Vec<DeaHandle>,
 }
 
-/// The common keys of a component: the broker's URL, its index, loopback.
-fn common(nats_url: &str, index: u32) -> CommonConfig {
+/// The common keys of a component: the broker's URL, its index, loopback, the time scale.
+fn common(args: &Args, nats_url: &str, index: u32) -> CommonConfig {
     CommonConfig {
         nats: vec![nats_url.to_owned()],
         index: Some(index),
+        time_scale: args.time_scale,
         ..CommonConfig::default()
     }
 }
@@ -50,7 +51,7 @@ fn port(args: &Args, port: u16) -> u16 {
 
 fn router_config(args: &Args, nats_url: &str) -> RouterConfig {
     RouterConfig {
-        common: common(nats_url, 0),
+        common: common(args, nats_url, 0),
         port: port(args, args.router_port),
         ..RouterConfig::default()
     }
@@ -63,7 +64,7 @@ fn cc_config(
     admin_password: &str,
 ) -> CloudControllerConfig {
     CloudControllerConfig {
-        common: common(nats_url, 0),
+        common: common(args, nats_url, 0),
         data_dir: dir.join("cc"),
         port: port(args, args.cc_port),
         domain: args.domain.clone(),
@@ -75,7 +76,7 @@ fn cc_config(
 
 fn dea_config(args: &Args, nats_url: &str, dir: &Path, index: u32) -> DeaConfig {
     DeaConfig {
-        common: common(nats_url, index),
+        common: common(args, nats_url, index),
         base_dir: dir.join(format!("dea-{index}")),
         max_memory: args.dea_memory,
         ..DeaConfig::default()
@@ -234,5 +235,22 @@ mod tests {
         assert_eq!(dea.common.index, Some(2));
         assert_eq!(dea.common.nats, vec!["nats://n".to_owned()]);
         assert_eq!(dea.file_server.port, 0);
+        assert_eq!(dea.common.time_scale.factor(), 1.0);
+    }
+
+    #[test]
+    fn one_time_scale_for_every_component() {
+        let a = args(&["--time-scale", "0.05"]);
+        assert_eq!(router_config(&a, "n").common.time_scale.factor(), 0.05);
+        let cc = cc_config(&a, "n", Path::new("/d"), "pw");
+        assert_eq!(cc.common.time_scale.factor(), 0.05);
+        assert_eq!(
+            dea_config(&a, "n", Path::new("/d"), 0)
+                .common
+                .time_scale
+                .factor(),
+            0.05
+        );
+        assert!(Cli::try_parse_from(["up", "--time-scale", "0"]).is_err());
     }
 }
