@@ -1,7 +1,9 @@
 //! End-to-end test of `cfsim dea` as a process: the real binary runs the bundled broker and a
 //! DEA (a generated config file with ephemeral ports); a test client plays the cloud
 //! controller: the DEA downloads a droplet from a tiny HTTP server here, runs the app, which
-//! answers on its port, and on SIGTERM the DEA reports DEA_SHUTDOWN and leaves no process.
+//! answers on its port, and on SIGTERM the DEA reports DEA_SHUTDOWN and leaves no process; on
+//! SIGUSR2 it evacuates: DEA_EVACUATION at once, then after `evacuation_delay` it stops the
+//! app without a second exit message and exits.
 
 mod support;
 
@@ -92,7 +94,8 @@ struct Running {
     app_pid: i32,
 }
 
-async fn dea_with_one_app() -> Running {
+/// `extra_toml` is appended to the DEA's config file (tables only).
+async fn dea_with_one_app(extra_toml: &str) -> Running {
     let tmp = tempfile::tempdir().unwrap();
     let mut broker = Cfsim::start(&["nats-server", "-a", "127.0.0.1", "-p", "-1"]);
     let nats_addr = broker.client_addr();
@@ -107,7 +110,7 @@ async fn dea_with_one_app() -> Running {
         &config,
         format!(
             "nats = [\"nats://{nats_addr}\"]\nindex = 0\nbase_dir = \"{}\"\nmax_memory = 512\n\
-             readiness_poll = 0.05\n[file_server]\nport = 0\n[status]\nport = 0\n",
+             readiness_poll = 0.05\n[file_server]\nport = 0\n[status]\nport = 0\n{extra_toml}",
             tmp.path().join("dea").display()
         ),
     )
@@ -185,7 +188,7 @@ fn wait_gone(pid: i32) {
 
 #[tokio::test]
 async fn dea_process_runs_an_app_and_leaves_nothing_behind_on_sigterm() {
-    let mut running = dea_with_one_app().await;
+    let mut running = dea_with_one_app("").await;
     let status = running.dea.terminate();
     assert!(status.success(), "cfsim dea exits cleanly: {status:?}");
     let exit: DropletExited = next(&mut running.exits).await;
@@ -197,9 +200,57 @@ async fn dea_process_runs_an_app_and_leaves_nothing_behind_on_sigterm() {
 
 #[tokio::test]
 async fn app_dies_with_a_dea_killed_outright() {
-    let mut running = dea_with_one_app().await;
+    let mut running = dea_with_one_app("").await;
     running.dea.child.kill().unwrap();
     running.dea.child.wait().unwrap();
     wait_gone(running.app_pid);
+    running.broker.terminate();
+}
+
+/// Sends `signal` (e.g. `-USR2`) to the process.
+fn send(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal}");
+}
+
+/// Waits (bounded) for the process to exit by itself.
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    for _ in 0..400 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("cfsim dea did not exit after its evacuation");
+}
+
+#[tokio::test]
+async fn sigusr2_evacuates_then_stops_the_app_and_exits() {
+    let mut running = dea_with_one_app("[intervals]\nevacuation_delay = 0.5\n").await;
+    send(&running.dea.child, "-USR2");
+    let exit: DropletExited = next(&mut running.exits).await;
+    assert_eq!(exit.reason, ExitReason::DeaEvacuation);
+    let status = wait_exit(&mut running.dea.child);
+    assert!(status.success(), "cfsim dea exits cleanly: {status:?}");
+    wait_gone(running.app_pid);
+    // No second exit: the next one is the test's own.
+    let sentinel = DropletExited {
+        droplet: 999,
+        ..exit
+    };
+    let body = encode(&sentinel).unwrap().into();
+    running
+        .client
+        .publish("droplet.exited", body)
+        .await
+        .unwrap();
+    let next_exit: DropletExited = next(&mut running.exits).await;
+    assert_eq!(
+        next_exit.droplet, 999,
+        "no DEA_SHUTDOWN after DEA_EVACUATION"
+    );
     running.broker.terminate();
 }

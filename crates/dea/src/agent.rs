@@ -241,13 +241,10 @@ impl Agent {
         let mut registry = self.registry();
         let instance = registry.get_mut(id)?;
         let mut t = transition(instance.state, event)?;
-        instance.set_state(t.to);
-        if let Some(reason) = t.effects.iter().find_map(|e| match e {
-            Effect::Exited(r) => Some(*r),
-            _ => None,
-        }) {
-            instance.exit_reason = Some(reason);
+        if t.to != instance.state {
+            instance.set_state(t.to);
         }
+        note_exit(instance, &mut t.effects);
         if t.to == InstanceState::Crashed && instance.flapping {
             t.effects.push(Effect::Remove);
         }
@@ -260,6 +257,9 @@ impl Agent {
 
     async fn carry_out(&self, instance: &Instance, effect: Effect) {
         match effect {
+            // A shutting-down (evacuating) DEA sends no heartbeat, not even the single one of
+            // an instance that becomes RUNNING after it reported DEA_EVACUATION.
+            Effect::Heartbeat if self.is_shutting_down() => {}
             Effect::Heartbeat => {
                 self.publish_heartbeat(vec![instance.heartbeat_entry()])
                     .await
@@ -315,7 +315,7 @@ impl Agent {
 
     /// Removes CRASHED records older than the configured lifetime.
     pub async fn reap_crashed(&self) {
-        let lifetime = self.config.intervals.crash_lifetime();
+        let lifetime = self.config.crash_lifetime();
         let old = self
             .ids_where(|i| i.state == InstanceState::Crashed && i.changed_at.elapsed() >= lifetime);
         for id in old {
@@ -323,14 +323,26 @@ impl Agent {
         }
     }
 
-    /// Graceful shutdown: every STARTING/RUNNING instance exits with DEA_SHUTDOWN (its process
-    /// group killed, its routes unregistered), then the per-instance tasks are awaited
-    /// (bounded), so every child has been reaped when this returns.
-    pub async fn shutdown(&self) {
+    /// Stops taking work: no more `dea.advertise` or `dea.heartbeat`, silent to
+    /// `dea.discover`, starts refused.
+    pub fn stop_taking_work(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs `event` for every STARTING/RUNNING instance (shutdown, evacuation).
+    pub async fn apply_to_running(&self, event: Event) {
         for id in self.ids_where(Instance::reserves) {
-            self.apply(&id, Event::Shutdown).await;
+            self.apply(&id, event).await;
         }
+    }
+
+    /// Graceful shutdown: every STARTING/RUNNING instance exits with DEA_SHUTDOWN (its process
+    /// group killed, its routes unregistered; no second `droplet.exited` for one already
+    /// evacuated), then the per-instance tasks are awaited (bounded), so every child has been
+    /// reaped when this returns.
+    pub async fn shutdown(&self) {
+        self.stop_taking_work();
+        self.apply_to_running(Event::Shutdown).await;
         let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks"));
         let joined = tokio::time::timeout(std::time::Duration::from_secs(10), async {
             while tasks.join_next().await.is_some() {}
@@ -343,6 +355,19 @@ impl Agent {
         kill_all(&self.groups);
         let _ = self.nats.flush().await;
     }
+}
+
+/// Records the reason of the transition's `droplet.exited` on the instance, or drops the
+/// `Exited` effect when the instance already reported its exit (v1 `notified`).
+fn note_exit(instance: &mut Instance, effects: &mut Vec<Effect>) {
+    if instance.notified() {
+        effects.retain(|e| !matches!(e, Effect::Exited(_)));
+        return;
+    }
+    instance.exit_reason = effects.iter().find_map(|e| match e {
+        Effect::Exited(reason) => Some(*reason),
+        _ => None,
+    });
 }
 
 /// SIGKILL to every known process group (last resort: handle dropped without shutdown).

@@ -1,6 +1,11 @@
 //! The DEA's TOML config file. Every timer of the reference (§4.8) is a key in seconds
 //! (fractions allowed), so tests shorten them instead of waiting 10 s for a heartbeat.
 //!
+//! The protocol timers of `[intervals]` are multiplied by the cluster's `time_scale` (see
+//! `cfsim_component::time_scale`); read them through the accessors on [`DeaConfig`], which
+//! apply it. The readiness probe (`readiness_timeout`, `readiness_poll`) is not scaled: it
+//! waits for a real process to open a real port, which takes the same time at any scale.
+//!
 //! ```toml
 //! nats = ["nats://127.0.0.1:4222"]
 //! index = 0
@@ -19,12 +24,14 @@
 //! heartbeat = 10.0
 //! crashes_reaper = 30.0
 //! crash_lifetime = 3600.0
+//! evacuation_delay = 30.0             # SIGUSR2: apps keep running this long, then shutdown
 //! [file_server]
 //! host = "0.0.0.0"                    # default: local_host
 //! port = 0                            # 0 = any free port
 //! ```
 
 use cfsim_component::config::CommonConfig;
+use cfsim_component::time_scale::Timers;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,7 +62,7 @@ pub struct DeaConfig {
     pub readiness_poll: f64,
 }
 
-/// The DEA's periodic timers, in seconds.
+/// The DEA's protocol timers, in seconds as configured (before the time scale).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Intervals {
@@ -67,6 +74,9 @@ pub struct Intervals {
     pub crashes_reaper: f64,
     /// Age after which a CRASHED instance is removed.
     pub crash_lifetime: f64,
+    /// How long evacuated instances keep running before the DEA shuts down (v1
+    /// `DEFAULT_EVACUATION_DELAY`).
+    pub evacuation_delay: f64,
 }
 
 /// Where the instance file server listens.
@@ -102,6 +112,7 @@ impl Default for Intervals {
             heartbeat: 10.0,
             crashes_reaper: 30.0,
             crash_lifetime: 3600.0,
+            evacuation_delay: 30.0,
         }
     }
 }
@@ -130,32 +141,46 @@ impl DeaConfig {
             .as_deref()
             .unwrap_or(&self.common.local_host)
     }
-    /// `readiness_timeout` as a duration.
+    /// `readiness_timeout` as a duration (not scaled: a real process opening a real port).
     pub fn readiness_timeout(&self) -> Duration {
         secs(self.readiness_timeout)
     }
-    /// `readiness_poll` as a duration.
+    /// `readiness_poll` as a duration (not scaled).
     pub fn readiness_poll(&self) -> Duration {
         secs(self.readiness_poll)
     }
-}
-
-impl Intervals {
-    /// `advertise` as a duration.
-    pub fn advertise(&self) -> Duration {
-        secs(self.advertise)
+    /// `dea.advertise` period, scaled.
+    pub fn advertise_interval(&self) -> Duration {
+        self.scaled(self.intervals.advertise)
     }
-    /// `heartbeat` as a duration.
-    pub fn heartbeat(&self) -> Duration {
-        secs(self.heartbeat)
+    /// `dea.heartbeat` period, scaled.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.scaled(self.intervals.heartbeat)
     }
-    /// `crashes_reaper` as a duration.
-    pub fn crashes_reaper(&self) -> Duration {
-        secs(self.crashes_reaper)
+    /// Crash reaper period, scaled.
+    pub fn crashes_reaper_interval(&self) -> Duration {
+        self.scaled(self.intervals.crashes_reaper)
     }
-    /// `crash_lifetime` as a duration.
+    /// Age after which a CRASHED record is reaped, scaled.
     pub fn crash_lifetime(&self) -> Duration {
-        secs(self.crash_lifetime)
+        self.scaled(self.intervals.crash_lifetime)
+    }
+    /// Evacuation delay, scaled.
+    pub fn evacuation_delay(&self) -> Duration {
+        self.scaled(self.intervals.evacuation_delay)
+    }
+    /// The protocol timers, configured and in effect, for `/varz`.
+    pub fn timers(&self) -> Timers {
+        let i = &self.intervals;
+        Timers::new(self.common.time_scale)
+            .with("advertise", i.advertise)
+            .with("heartbeat", i.heartbeat)
+            .with("crashes_reaper", i.crashes_reaper)
+            .with("crash_lifetime", i.crash_lifetime)
+            .with("evacuation_delay", i.evacuation_delay)
+    }
+    fn scaled(&self, seconds: f64) -> Duration {
+        self.common.time_scale.secs(seconds)
     }
 }
 
@@ -171,9 +196,11 @@ mod tests {
     #[test]
     fn defaults_are_the_reference_timers() {
         let c = DeaConfig::default();
-        assert_eq!(c.intervals.advertise(), Duration::from_secs(5));
-        assert_eq!(c.intervals.heartbeat(), Duration::from_secs(10));
-        assert_eq!(c.intervals.crash_lifetime(), Duration::from_secs(3600));
+        assert_eq!(c.advertise_interval(), Duration::from_secs(5));
+        assert_eq!(c.heartbeat_interval(), Duration::from_secs(10));
+        assert_eq!(c.crashes_reaper_interval(), Duration::from_secs(30));
+        assert_eq!(c.crash_lifetime(), Duration::from_secs(3600));
+        assert_eq!(c.evacuation_delay(), Duration::from_secs(30));
         assert_eq!(c.readiness_timeout(), Duration::from_secs(60));
         assert!(c.runtimes.contains_key("python3"));
     }
@@ -187,8 +214,35 @@ mod tests {
         .unwrap();
         assert_eq!(c.max_memory, 256);
         assert_eq!(c.runtimes.len(), 1);
-        assert_eq!(c.intervals.heartbeat(), Duration::from_millis(200));
-        assert_eq!(c.intervals.advertise(), Duration::from_secs(5));
+        assert_eq!(c.heartbeat_interval(), Duration::from_millis(200));
+        assert_eq!(c.advertise_interval(), Duration::from_secs(5));
         assert_eq!(c.instances_dir(), PathBuf::from("/tmp/d/instances"));
+    }
+
+    #[test]
+    fn time_scale_multiplies_protocol_timers_but_not_readiness() {
+        let c: DeaConfig = cfsim_component::config::parse(
+            "time_scale = 0.1\nreadiness_timeout = 60.0\n[intervals]\nevacuation_delay = 20.0\n",
+        )
+        .unwrap();
+        assert_eq!(c.heartbeat_interval(), Duration::from_secs(1));
+        assert_eq!(c.advertise_interval(), Duration::from_millis(500));
+        assert_eq!(c.crashes_reaper_interval(), Duration::from_secs(3));
+        assert_eq!(c.crash_lifetime(), Duration::from_secs(360));
+        assert_eq!(c.evacuation_delay(), Duration::from_secs(2));
+        assert_eq!(c.readiness_timeout(), Duration::from_secs(60));
+        assert_eq!(c.readiness_poll(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn varz_timers_show_configured_and_effective_seconds() {
+        let mut c = DeaConfig::default();
+        c.common.time_scale = cfsim_component::time_scale::TimeScale::new(0.5).unwrap();
+        let varz = serde_json::Value::Object(c.timers().varz());
+        assert_eq!(varz["time_scale"], 0.5);
+        assert_eq!(varz["timers"]["heartbeat"]["configured"], 10.0);
+        assert_eq!(varz["timers"]["heartbeat"]["effective"], 5.0);
+        assert_eq!(varz["timers"]["evacuation_delay"]["effective"], 15.0);
+        assert_eq!(varz["timers"].as_object().unwrap().len(), 5);
     }
 }

@@ -28,6 +28,8 @@ pub enum Event {
     Stop,
     /// The DEA is shutting down.
     Shutdown,
+    /// The DEA is evacuating (SIGUSR2): the instance keeps running until the shutdown.
+    Evacuate,
     /// The crash reaper found the record too old.
     Reap,
 }
@@ -61,7 +63,9 @@ pub struct Transition {
 }
 
 /// The state machine of §4.3. `None`: the event does not apply in this state (e.g. the
-/// process exit that follows a stop).
+/// process exit that follows a stop). An instance reports its exit once (v1's `notified`
+/// flag): the agent drops the `Exited` effect of an instance that already reported one, so an
+/// evacuated instance ends at the shutdown without a second `droplet.exited`.
 pub fn transition(from: InstanceState, event: Event) -> Option<Transition> {
     use Effect::*;
     use InstanceState::*;
@@ -96,6 +100,7 @@ pub fn transition(from: InstanceState, event: Event) -> Option<Transition> {
             Stopped,
             vec![Unregister, Exited(ExitReason::DeaShutdown), Kill, Remove],
         ),
+        (Starting | Running, Event::Evacuate) => (from, vec![Exited(ExitReason::DeaEvacuation)]),
         (Crashed, Event::Stop | Event::Reap) => (Deleted, vec![Remove]),
         _ => return None,
     };
@@ -161,6 +166,16 @@ impl Instance {
     /// Whether the instance holds a memory reservation (STARTING or RUNNING).
     pub fn reserves(&self) -> bool {
         self.state.is_running()
+    }
+
+    /// Whether its exit was already reported (v1 `notified`): evacuated, stopped or crashed.
+    pub fn notified(&self) -> bool {
+        self.exit_reason.is_some()
+    }
+
+    /// Whether it was evacuated (reported DEA_EVACUATION while still running).
+    pub fn evacuated(&self) -> bool {
+        self.exit_reason == Some(ExitReason::DeaEvacuation)
     }
 
     /// Moves to `to`, stamping the time.
@@ -253,6 +268,17 @@ mod tests {
         assert!(fx.contains(&Exited(ExitReason::DeaShutdown)));
         assert!(fx.contains(&Unregister));
         assert!(transition(Crashed, Event::Shutdown).is_none());
+    }
+
+    #[test]
+    fn evacuation_reports_dea_evacuation_and_keeps_the_instance_running() {
+        for state in [Starting, Running] {
+            assert_eq!(
+                effects(state, Event::Evacuate),
+                (state, vec![Exited(ExitReason::DeaEvacuation)])
+            );
+        }
+        assert!(transition(Crashed, Event::Evacuate).is_none());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! Module map: [`config`] (TOML file), [`agent`] (registry, capacity, outgoing messages,
 //! effects), [`instance`] (the record and the pure state machine), [`handlers`] (NATS
 //! subscriptions and timers), [`lifecycle`] (one instance from start message to exit),
+//! [`evacuation`] (SIGUSR2: report DEA_EVACUATION, keep running, then shut down),
 //! [`droplet`] (download, SHA-1, cache), [`unpack`] (safe tar.gz), [`process`] (runtime
 //! binding, launch in a process group, readiness, kill), [`env`] (the instance environment),
 //! [`taint`] (discover delay and admission), [`stats`] (/proc usage) and [`file_server`].
@@ -15,6 +16,7 @@ pub mod agent;
 pub mod config;
 pub mod droplet;
 pub mod env;
+pub mod evacuation;
 pub mod file_server;
 pub mod handlers;
 pub mod instance;
@@ -33,6 +35,7 @@ use cfsim_messages::DEA_START;
 use config::DeaConfig;
 use file_server::FileServer;
 use serde_json::json;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -107,6 +110,22 @@ impl DeaHandle {
             .iter()
             .map(instance::Instance::heartbeat_entry)
             .collect()
+    }
+
+    /// Evacuation (SIGUSR2, see [`evacuation`]): stop taking work, report DEA_EVACUATION for
+    /// every STARTING/RUNNING instance at once, keep them running and routed for
+    /// `evacuation_delay` (scaled), then [`shutdown`](Self::shutdown) (no second
+    /// `droplet.exited`). Resolves when the DEA has finished shutting down; to watch the DEA
+    /// during the delay, spawn it.
+    pub async fn evacuate(self) {
+        self.evacuate_until(std::future::pending()).await;
+    }
+
+    /// [`evacuate`](Self::evacuate), but the delay ends early when `cut_short` completes
+    /// (`cfsim dea` passes SIGINT/SIGTERM, as v1's trap shut an evacuating DEA down at once).
+    pub async fn evacuate_until(self, cut_short: impl Future<Output = ()>) {
+        evacuation::evacuate(&self.agent, cut_short).await;
+        self.shutdown().await;
     }
 
     /// Graceful shutdown: `droplet.exited` DEA_SHUTDOWN and `router.unregister` for every
@@ -219,6 +238,7 @@ async fn start_status(
         identity.clone(),
         Arc::new(move || {
             let status = handlers::status(&varz_agent);
+            let timers = varz_agent.config.timers().varz();
             let doc = json!({
                 "apps_max_memory": status.max_memory,
                 "apps_reserved_memory": status.reserved_memory,
@@ -226,31 +246,37 @@ async fn start_status(
                 "num_apps": status.num_clients,
                 "runtimes": varz_agent.runtimes.keys().collect::<Vec<_>>(),
             });
-            match doc {
+            let mut varz = match doc {
                 serde_json::Value::Object(map) => map,
                 _ => serde_json::Map::new(),
-            }
+            };
+            varz.extend(timers);
+            varz
         }),
         StatusOptions::default(),
     )
     .await
 }
 
+/// The periodic protocol timers, each scaled by the cluster's time scale.
 fn start_timers(agent: &Arc<Agent>, tasks: &mut JoinSet<()>) {
-    let intervals = &agent.config.intervals;
+    let config = &agent.config;
     let a = agent.clone();
-    tasks.spawn(handlers::every(intervals.advertise(), move || {
+    tasks.spawn(handlers::every(config.advertise_interval(), move || {
         let a = a.clone();
         async move { a.advertise().await }
     }));
     let a = agent.clone();
-    tasks.spawn(handlers::every(intervals.heartbeat(), move || {
+    tasks.spawn(handlers::every(config.heartbeat_interval(), move || {
         let a = a.clone();
         async move { a.heartbeat().await }
     }));
     let a = agent.clone();
-    tasks.spawn(handlers::every(intervals.crashes_reaper(), move || {
-        let a = a.clone();
-        async move { a.reap_crashed().await }
-    }));
+    tasks.spawn(handlers::every(
+        config.crashes_reaper_interval(),
+        move || {
+            let a = a.clone();
+            async move { a.reap_crashed().await }
+        },
+    ));
 }

@@ -3,6 +3,10 @@
 //! Every eligible DEA answers a discover, but after a delay that grows with how many records of
 //! that droplet it already holds (crashed ones included) and with how full it is, so the CC,
 //! which takes the first reply, spreads instances over the least-loaded DEAs.
+//!
+//! The delay is not multiplied by the cluster's time scale: it only orders the replies to one
+//! request inside the CC's (unscaled) discover timeout, and a scaled 250 ms would stop
+//! spreading instances at small scales.
 
 use std::time::Duration;
 
