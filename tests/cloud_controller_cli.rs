@@ -1,12 +1,13 @@
 //! End-to-end test of `cfsim cloud-controller` as its own process: the real binary runs the
 //! bundled broker and a cloud controller (a generated config with an ephemeral port and a temp
 //! data dir, `--nats` pointing at the broker). The test logs in over the REST API, checks that
-//! the CC re-registers `api.<domain>` when a router announces itself, and that SIGTERM ends it
+//! the CC re-registers `api.<domain>` when a router announces itself, that it hands out the
+//! configured bulk API password and serves `/bulk/apps` with it, and that SIGTERM ends it
 //! cleanly.
 
 mod support;
 
-use cfsim_messages::{decode, encode, RouterRegister, RouterStart};
+use cfsim_messages::{decode, encode, BulkCredentials, RouterRegister, RouterStart};
 use futures::StreamExt;
 use std::time::Duration;
 use support::Cfsim;
@@ -33,7 +34,8 @@ fn cloud_controller_runs_alone_against_a_broker() {
         &config,
         format!(
             "data_dir = \"{}\"\nhost = \"127.0.0.1\"\nport = 0\ndomain = \"localhost\"\n\
-             admin_email = \"admin@localhost\"\nadmin_password = \"s3cret\"\n[status]\nport = 0\n",
+             admin_email = \"admin@localhost\"\nadmin_password = \"s3cret\"\n\
+             bulk_api_password = \"bulkpw\"\n[status]\nport = 0\n",
             dir.path().join("cc").display()
         ),
     )
@@ -94,6 +96,30 @@ fn cloud_controller_runs_alone_against_a_broker() {
         .await
         .expect("the CC registers api.localhost after router.start");
         assert_eq!(format!("{}:{}", register.host, register.port), api);
+
+        // The health manager's bulk API: the configured password, over NATS, then HTTP.
+        let reply = nats
+            .request("cloudcontroller.bulk.credentials", "".into())
+            .await
+            .expect("bulk credentials");
+        let creds: BulkCredentials = decode(&reply.payload).unwrap();
+        assert_eq!(
+            (creds.user.as_str(), creds.password.as_str()),
+            ("bulk_api", "bulkpw")
+        );
+        let page: serde_json::Value = http
+            .get(format!("http://{api}/bulk/apps"))
+            .basic_auth(&creds.user, Some(&creds.password))
+            .send()
+            .await
+            .expect("GET /bulk/apps")
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            page,
+            serde_json::json!({"results": {}, "bulk_token": {"id": 0}})
+        );
     });
 
     assert!(cc.terminate().success(), "the CC exits cleanly on SIGTERM");

@@ -1,6 +1,12 @@
 //! The cloud controller's TOML config file: the common keys, where state lives (`data_dir`),
 //! where the REST API listens, the app domain, the admin account, the token secret, the
-//! account limits and every placement / query timer (in milliseconds, so tests shorten them).
+//! account limits, the bulk API password and every placement / query timer (in milliseconds,
+//! so tests shorten them).
+//!
+//! Only one of those timers is a protocol timer, `advertise_expiry_ms` (how long a DEA's
+//! advert counts, twice its 5 s period): it is multiplied by the cluster's `time_scale`, like
+//! the DEA's advertise period it must outlast. The others bound a wait for replies on the
+//! wire (discover, find, HM queries) or for the cluster to boot, and are not scaled.
 //!
 //! ```toml
 //! nats = ["nats://127.0.0.1:4222"]
@@ -12,12 +18,17 @@
 //! admin_email = "admin@localhost"
 //! admin_password = "admin"
 //! token_secret = "..."      # default: generated once and kept in data_dir/token_secret
+//! bulk_api_password = "..." # default: a secure_uuid generated at start (same on every CC!)
+//! [builtin_services.mysql]  # the gateways allowed to register offerings, by service name
+//! token = "0xdeadbeef"      # (v1 `builtin_services`; this is the default table)
 //! [placement]
 //! discover_timeout_ms = 2000
 //! ```
 
 use cfsim_component::config::CommonConfig;
+use cfsim_component::time_scale::Timers;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,6 +56,10 @@ pub struct CloudControllerConfig {
     pub admin_password: String,
     /// HMAC key of the tokens; default: generated once and kept in `data_dir/token_secret`.
     pub token_secret: Option<String>,
+    /// Password of the bulk API (`bulk_api` user, HTTP basic auth), handed to the health
+    /// manager on `cloudcontroller.bulk.credentials`; default: generated at start. Give every
+    /// CC of a cluster the same one, or the HM may fetch one CC's and call another.
+    pub bulk_api_password: Option<String>,
     /// Token lifetime in seconds (v1: one week).
     pub token_lifetime_secs: u64,
     /// Anyone may `POST /users` (v1 default); when false only admins may.
@@ -55,6 +70,26 @@ pub struct CloudControllerConfig {
     pub limits: AccountLimits,
     /// Placement and query timers.
     pub placement: PlacementConfig,
+    /// The builtin services by name (`mysql`): only their gateways may register offerings,
+    /// with this token in `X-VCAP-Service-Token` (v1 `builtin_services`).
+    pub builtin_services: BTreeMap<String, BuiltinService>,
+}
+
+/// One builtin service: the token its gateway must present.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BuiltinService {
+    /// The shared secret (v1 mysql: `"0xdeadbeef"`).
+    pub token: String,
+}
+
+/// v1's default table: `mysql` with token `0xdeadbeef`.
+pub fn default_builtin_services() -> BTreeMap<String, BuiltinService> {
+    BTreeMap::from([(
+        "mysql".to_owned(),
+        BuiltinService {
+            token: "0xdeadbeef".to_owned(),
+        },
+    )])
 }
 
 impl Default for CloudControllerConfig {
@@ -69,11 +104,13 @@ impl Default for CloudControllerConfig {
             admin_email: "admin@localhost".to_owned(),
             admin_password: "admin".to_owned(),
             token_secret: None,
+            bulk_api_password: None,
             token_lifetime_secs: 604_800,
             allow_registration: true,
             max_upload_mb: 1024,
             limits: AccountLimits::default(),
             placement: PlacementConfig::default(),
+            builtin_services: default_builtin_services(),
         }
     }
 }
@@ -141,6 +178,26 @@ impl Default for PlacementConfig {
     }
 }
 
+impl CloudControllerConfig {
+    /// How long a `dea.advertise` counts, scaled by the time scale.
+    pub fn advertise_expiry(&self) -> Duration {
+        self.common
+            .time_scale
+            .scale(ms(self.placement.advertise_expiry_ms))
+    }
+
+    /// The token the gateway of service `name` must present; `None` when it is not builtin.
+    pub fn builtin_token(&self, name: &str) -> Option<&str> {
+        self.builtin_services.get(name).map(|s| s.token.as_str())
+    }
+
+    /// The protocol timers, configured and in effect, for `/varz`.
+    pub fn timers(&self) -> Timers {
+        let expiry = self.placement.advertise_expiry_ms as f64 / 1000.0;
+        Timers::new(self.common.time_scale).with("advertise_expiry", expiry)
+    }
+}
+
 /// Milliseconds as a duration.
 pub fn ms(value: u64) -> Duration {
     Duration::from_millis(value)
@@ -162,5 +219,37 @@ mod tests {
         assert_eq!(c.placement.advertise_expiry_ms, 10_000);
         assert_eq!(c.limits.memory, 8192);
         assert_eq!(c.token_lifetime_secs, 604_800);
+        assert_eq!(c.bulk_api_password, None);
+        assert_eq!(c.builtin_token("mysql"), Some("0xdeadbeef"));
+        assert_eq!(c.builtin_token("redis"), None);
+    }
+
+    #[test]
+    fn builtin_services_are_a_table() {
+        let c: CloudControllerConfig =
+            cfsim_component::config::parse("[builtin_services.redis]\ntoken = \"r3d\"\n").unwrap();
+        assert_eq!(c.builtin_token("redis"), Some("r3d"));
+        assert_eq!(
+            c.builtin_token("mysql"),
+            None,
+            "a configured table replaces the default"
+        );
+    }
+
+    #[test]
+    fn time_scale_multiplies_the_advert_expiry_only() {
+        let c: CloudControllerConfig =
+            cfsim_component::config::parse("time_scale = 0.1\nbulk_api_password = \"pw\"\n")
+                .unwrap();
+        assert_eq!(c.advertise_expiry(), Duration::from_secs(1));
+        assert_eq!(
+            c.placement.discover_timeout_ms, 2000,
+            "request timeouts unscaled"
+        );
+        assert_eq!(c.bulk_api_password.as_deref(), Some("pw"));
+        let varz = serde_json::Value::Object(c.timers().varz());
+        assert_eq!(varz["time_scale"], 0.1);
+        assert_eq!(varz["timers"]["advertise_expiry"]["configured"], 10.0);
+        assert_eq!(varz["timers"]["advertise_expiry"]["effective"], 1.0);
     }
 }

@@ -1,13 +1,15 @@
 //! The shared state of a running cloud controller ([`Controller`]): the store, the blobs, the
-//! NATS client, the DEA pool, the config, the token key. The REST handlers, the NATS
+//! NATS client, the DEA pool, the service gateway client, the config, the token key. The REST handlers, the NATS
 //! subscriptions and the boot recovery all work through it; the app lifecycle
 //! ([`crate::lifecycle`]) and the queries ([`crate::queries`]) are `impl Controller` blocks.
 
 use crate::blobs::Blobs;
 use crate::config::CloudControllerConfig;
+use crate::gateway_client::GatewayClient;
 use crate::placement::DeaPool;
 use crate::store::{App, Store};
-use cfsim_messages::{DeaStartMessage, Limits, RouterRegister};
+use cfsim_component::status::Credentials;
+use cfsim_messages::{BoundService, DeaStartMessage, Limits, RouterRegister};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,12 +23,17 @@ pub struct Controller {
     pub nats: async_nats::Client,
     /// Known DEAs.
     pub pool: DeaPool,
+    /// Calls to the service gateways.
+    pub gateway: GatewayClient,
     /// The config.
     pub config: Arc<CloudControllerConfig>,
     /// Base of `executableUri` (no trailing slash).
     pub external_url: String,
     /// HMAC key of the tokens.
     pub token_secret: Vec<u8>,
+    /// `bulk_api` and its password: basic auth of `/bulk/*`, handed out on
+    /// `cloudcontroller.bulk.credentials`.
+    pub bulk: Credentials,
     /// The CC's own route registration (`api.<domain>` → host:port).
     pub route: RouterRegister,
     /// Serialises state changes of apps (REST updates, HM requests, boot recovery), so the
@@ -35,8 +42,15 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// The start message of `app` for `index` (`None` for `dea.update`).
-    pub fn start_message(&self, app: &App, index: Option<u32>, flapping: bool) -> DeaStartMessage {
+    /// The start message of `app` for `index` (`None` for `dea.update`), with the app's
+    /// bound `services` ([`Controller::bound_services`]).
+    pub fn start_message(
+        &self,
+        app: &App,
+        index: Option<u32>,
+        flapping: bool,
+        services: Vec<BoundService>,
+    ) -> DeaStartMessage {
         let sha1 = app.staged_sha1.clone().unwrap_or_default();
         DeaStartMessage {
             droplet: app.id,
@@ -48,7 +62,7 @@ impl Controller {
             executable_uri: format!("{}/staged_droplets/{}/{}", self.external_url, app.id, sha1),
             version: app.version().unwrap_or_default(),
             sha1,
-            services: Vec::new(),
+            services,
             limits: Some(Limits {
                 mem: app.memory,
                 disk: app.disk,

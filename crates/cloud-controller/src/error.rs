@@ -39,6 +39,16 @@ pub enum ErrorKind {
     AppStagingError,
     /// 401 / 400: a resource named in `resources` is not in the pool.
     ResourcesMissingResource,
+    /// 500 / 404: no such service offering or provisioned service.
+    ServiceNotFound,
+    /// 501 / 404: no such binding (or handle).
+    BindingNotFound,
+    /// 502 / 404: no such binding token.
+    TokenNotFound,
+    /// 503 / 502: the service gateway failed, timed out or answered an error.
+    ServiceGatewayError,
+    /// 504 / 403: the account has its maximum of provisioned services.
+    AccountTooManyServices,
     /// 600 / 403: the account's memory would be exceeded.
     AccountNotEnoughMemory,
     /// 601 / 403: too many apps.
@@ -71,6 +81,11 @@ impl ErrorKind {
             AppFileError => (306, StatusCode::INTERNAL_SERVER_ERROR),
             AppStagingError => (310, StatusCode::INTERNAL_SERVER_ERROR),
             ResourcesMissingResource => (401, StatusCode::BAD_REQUEST),
+            ServiceNotFound => (500, StatusCode::NOT_FOUND),
+            BindingNotFound => (501, StatusCode::NOT_FOUND),
+            TokenNotFound => (502, StatusCode::NOT_FOUND),
+            ServiceGatewayError => (503, StatusCode::BAD_GATEWAY),
+            AccountTooManyServices => (504, StatusCode::FORBIDDEN),
             AccountNotEnoughMemory => (600, StatusCode::FORBIDDEN),
             AccountAppsTooMany => (601, StatusCode::FORBIDDEN),
             AccountAppTooManyUris => (602, StatusCode::FORBIDDEN),
@@ -107,6 +122,25 @@ impl CloudError {
     /// APP_NOT_FOUND with v1's text.
     pub fn app_not_found() -> Self {
         Self::new(ErrorKind::AppNotFound, "Application not found")
+    }
+
+    /// SERVICE_NOT_FOUND with v1's text.
+    pub fn service_not_found() -> Self {
+        Self::new(ErrorKind::ServiceNotFound, "Service not found")
+    }
+
+    /// BINDING_NOT_FOUND with v1's text.
+    pub fn binding_not_found() -> Self {
+        Self::new(ErrorKind::BindingNotFound, "Binding not found")
+    }
+
+    /// SERVICE_GATEWAY_ERROR: v1's text, plus what went wrong (the gateway's own error
+    /// when it sent one).
+    pub fn gateway(reason: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::ServiceGatewayError,
+            format!("Unexpected response from service gateway: {reason}"),
+        )
     }
 
     /// BAD_REQUEST with a reason.
@@ -183,6 +217,18 @@ mod tests {
         assert_eq!(
             ErrorKind::UriAlreadyTaken.code_and_status(),
             (701, StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            ErrorKind::ServiceGatewayError.code_and_status(),
+            (503, StatusCode::BAD_GATEWAY)
+        );
+        assert_eq!(
+            ErrorKind::ServiceNotFound.code_and_status(),
+            (500, StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            ErrorKind::AccountTooManyServices.code_and_status(),
+            (504, StatusCode::FORBIDDEN)
         );
         assert_eq!(
             ErrorKind::AppStagingError.code_and_status(),

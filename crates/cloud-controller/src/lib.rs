@@ -8,7 +8,10 @@
 //! (unzip, detect, droplet), [`bus`] (timed NATS requests), [`placement`] (DEA pool and
 //! discover), [`controller`] (shared state, start message), [`lifecycle`] (app changes →
 //! NATS), [`queries`] (instances, stats, crashes, running counts), [`subscriptions`] (what the
-//! CC listens to), [`recovery`] (restart STARTED apps at boot), [`api`] (axum handlers).
+//! CC listens to, bulk credentials included), [`recovery`] (restart STARTED apps at boot),
+//! [`services`] (provision, bind and their gateway calls through [`gateway_client`]), [`api`]
+//! (axum handlers, the health manager's `/bulk` API and the gateways' `/services/v1` among
+//! them).
 
 pub mod api;
 pub mod blobs;
@@ -16,10 +19,12 @@ pub mod bus;
 pub mod config;
 pub mod controller;
 pub mod error;
+pub mod gateway_client;
 pub mod lifecycle;
 pub mod placement;
 pub mod queries;
 pub mod recovery;
+pub mod services;
 pub mod stager;
 pub mod store;
 pub mod subscriptions;
@@ -30,7 +35,7 @@ use cfsim_component::identity::{secure_uuid, Identity};
 use cfsim_component::nats::{self, NatsConnection};
 use cfsim_component::status::{Credentials, StatusOptions, StatusServer};
 use cfsim_messages::ROUTER_UNREGISTER;
-use config::{ms, CloudControllerConfig};
+use config::CloudControllerConfig;
 use controller::Controller;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -197,11 +202,13 @@ pub async fn start(config: CloudControllerConfig) -> Result<CloudControllerHandl
         store,
         blobs,
         nats: nats.client.clone(),
-        pool: placement::DeaPool::new(ms(config.placement.advertise_expiry_ms)),
+        pool: placement::DeaPool::new(config.advertise_expiry()),
+        gateway: gateway_client::GatewayClient::default(),
         route: controller::own_route(&route_host, api_addr.port(), &config.domain),
         config: config.clone(),
         external_url,
         token_secret,
+        bulk: api::bulk::credentials(&config),
         changes: tokio::sync::Mutex::new(()),
     });
     let mut tasks = JoinSet::new();
@@ -245,10 +252,12 @@ async fn start_status(
 ) -> Result<(StatusServer, Credentials, tokio::task::JoinHandle<()>), StartError> {
     let credentials = Credentials::from_config(&config.common.status);
     let varz_cc = cc.clone();
+    let timers = config.timers();
     let varz = Arc::new(move || {
         let mut own = serde_json::Map::new();
         own.insert("known_deas".into(), json!(varz_cc.pool.len()));
         own.insert("external_uri".into(), json!(varz_cc.route.uris));
+        own.extend(timers.varz());
         own
     });
     let status = StatusServer::start(

@@ -1,8 +1,9 @@
 //! The app lifecycle on the wire (reference §5): start (`dea.discover` + `dea.<id>.start`
 //! per index, `run_count` bumped so every start has a new version), stop (`dea.stop
 //! {droplet}`), scale up (new indices) and down (`dea.stop` with the indices), URI changes
-//! (`dea.update`), restarts (env or memory changes on a started app), `droplet.updated`
-//! after each change, and the health manager's START / STOP requests with v1's guards.
+//! (`dea.update`), restarts (env, memory or binding changes on a started app; a binding
+//! change re-stages first), `droplet.updated` after each change, and the health manager's
+//! START / STOP requests with v1's guards.
 
 use crate::controller::Controller;
 use crate::error::{ApiResult, CloudError, ErrorKind};
@@ -15,8 +16,16 @@ use cfsim_messages::{
 use std::collections::HashMap;
 
 impl Controller {
-    /// Places and starts `indices` of `app`; returns the indices that found a DEA.
+    /// Places and starts `indices` of `app`, with its bound services; returns the indices
+    /// that found a DEA (none when the bindings cannot be read).
     pub async fn start_instances(&self, app: &App, indices: &[u32], flapping: bool) -> Vec<u32> {
+        let services = match self.bound_services(app).await {
+            Ok(services) => services,
+            Err(e) => {
+                tracing::error!(app = %app.name, error = %e, "cannot read the app's bindings; not starting");
+                return Vec::new();
+            }
+        };
         let discover = DeaDiscover {
             droplet: app.id,
             limits: Limits {
@@ -40,7 +49,7 @@ impl Controller {
                 tracing::warn!(app = %app.name, index, "No resources available to start instance");
                 continue;
             };
-            let message = self.start_message(app, Some(index), flapping);
+            let message = self.start_message(app, Some(index), flapping, services.clone());
             crate::bus::publish(&self.nats, &subjects::dea_start(&dea), &message).await;
             tracing::info!(app = %app.name, index, %dea, version = %message.version, "start sent");
             *placed.entry(dea).or_default() += 1;
@@ -111,22 +120,46 @@ impl Controller {
         self.start_app(app).await
     }
 
+    /// Re-stages an app whose bindings changed (`package_state` PENDING). cfsim's droplet
+    /// is built from the uploaded bits alone (services reach the app through the start
+    /// message, not the droplet), so the staged droplet is kept and the app is STAGED again;
+    /// an app without bits stays PENDING.
+    pub async fn restage(&self, app: App) -> ApiResult<App> {
+        let has_droplet = app
+            .staged_sha1
+            .as_ref()
+            .is_some_and(|sha| self.blobs.droplet(sha).exists());
+        if app.package_state != "PENDING" || !has_droplet {
+            return Ok(app);
+        }
+        let mut app = app;
+        app.package_state = "STAGED".to_owned();
+        tracing::info!(app = %app.name, "re-staged after a binding change");
+        Ok(self.store.save_app(&app).await?)
+    }
+
     /// Applies the difference between the stored `old` app and the saved `new` one to the
     /// DEAs, then publishes `droplet.updated` when anything the HM watches changed.
     pub async fn apply_update(&self, old: &App, new: App) -> ApiResult<App> {
+        let new = self.restage(new).await?;
         let app = match (old.started(), new.started()) {
             (false, true) => self.start_app(new).await?,
             (true, false) => {
                 self.stop_all(new.id).await;
                 new
             }
-            (true, true) if old.env != new.env || old.memory != new.memory => {
+            (true, true)
+                if old.env != new.env
+                    || old.memory != new.memory
+                    || old.services != new.services =>
+            {
                 self.restart_app(new).await?
             }
             (true, true) => {
                 self.scale(old, &new).await;
                 if sorted(&old.uris) != sorted(&new.uris) {
-                    let update = self.start_message(&new, None, false);
+                    let services = self.bound_services(&new).await?;
+                    let update = self.start_message(&new, None, false, services);
                     crate::bus::publish(&self.nats, DEA_UPDATE, &update).await;
                 }
                 new
@@ -137,7 +170,8 @@ impl Controller {
             || old.instances != app.instances
             || sorted(&old.uris) != sorted(&app.uris)
             || old.env != app.env
-            || old.memory != app.memory;
+            || old.memory != app.memory
+            || old.services != app.services;
         if watched && app.staged_sha1.is_some() {
             self.droplet_updated(app.id).await;
         }
@@ -155,9 +189,11 @@ impl Controller {
         }
     }
 
-    /// Deletes an app: stop everything, forget the row, purge its droplet if unused.
+    /// Deletes an app: stop everything, unbind its services, forget the row, purge its
+    /// droplet if unused.
     pub async fn delete_app(&self, app: &App) -> ApiResult<()> {
         self.stop_all(app.id).await;
+        self.unbind_all(app).await?;
         self.store.delete_app(app.id).await?;
         if let Some(sha) = &app.staged_sha1 {
             self.purge_droplet(sha).await?;

@@ -168,7 +168,9 @@ impl Controller {
             .collect()
     }
 
-    /// `GET /apps/:name/stats`: `{"<index>": {state, stats} | {state:"DOWN", since}}`.
+    /// `GET /apps/:name/stats`: `{"<index>": {state, stats} | {state, since}}`, the state of
+    /// an index without a RUNNING instance being FLAPPING when the HM says so, else DOWN
+    /// (v1 listed only RUNNING instances; cfsim shows why the others are missing).
     pub async fn stats(&self, app: &App) -> BTreeMap<String, serde_json::Value> {
         let mut out = BTreeMap::new();
         if !app.started() {
@@ -178,20 +180,24 @@ impl Controller {
         query.version = app.version();
         query.states = Some(vec![InstanceState::Running]);
         query.include_stats = Some(true);
-        let replies = self
-            .find_droplet(
+        let (flapping, replies) = tokio::join!(
+            self.flapping(app),
+            self.find_droplet(
                 &query,
                 app.instances as usize,
                 self.config.placement.find_timeout_ms,
             )
-            .await;
+        );
         for index in 0..app.instances {
             let found = replies
                 .iter()
                 .find(|r| r.index == index && r.stats.is_some());
-            let value = match found {
-                Some(r) => serde_json::json!({"state": r.state, "stats": r.stats}),
-                None => serde_json::json!({"state": InstanceState::Down, "since": now()}),
+            let value = match (found, flapping.get(&index)) {
+                (Some(r), _) => serde_json::json!({"state": r.state, "stats": r.stats}),
+                (None, Some(since)) => {
+                    serde_json::json!({"state": InstanceState::Flapping, "since": since})
+                }
+                (None, None) => serde_json::json!({"state": InstanceState::Down, "since": now()}),
             };
             out.insert(index.to_string(), value);
         }

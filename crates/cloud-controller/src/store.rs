@@ -1,7 +1,9 @@
 //! Persistence: users and apps in SQLite through sqlx, with the migrations embedded from
-//! `migrations/`. The store is the single source of desired state (the HM of a later issue
-//! reads it as v1's HM read the CC's database); everything else the CC knows (DEA adverts,
-//! instance states) is soft state learned over NATS.
+//! `migrations/`; service offerings, instances and bindings in [`services`]. The store is the
+//! single source of desired state (the health manager reads it through the bulk API);
+//! everything else the CC knows (DEA adverts, instance states) is soft state learned over NATS.
+
+pub mod services;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -127,7 +129,7 @@ pub struct App {
     pub uris: Vec<String>,
     /// `K=V` user environment.
     pub env: Vec<String>,
-    /// Bound service aliases.
+    /// Bound service aliases (read from the bindings; never written through the app row).
     pub services: Vec<String>,
     /// `PENDING` (no bits), `STAGED`, `FAILED`.
     pub package_state: String,
@@ -176,7 +178,7 @@ struct AppRow {
     state: String,
     uris: String,
     env: String,
-    services: String,
+    bound_services: String,
     package_state: String,
     staged_sha1: Option<String>,
     run_count: i64,
@@ -207,7 +209,7 @@ impl From<AppRow> for App {
             state: AppState::parse(&r.state),
             uris: json_list(&r.uris),
             env: json_list(&r.env),
-            services: json_list(&r.services),
+            services: json_list(&r.bound_services),
             package_state: r.package_state,
             staged_sha1: r.staged_sha1,
             run_count: r.run_count.max(0) as u64,
@@ -241,8 +243,12 @@ pub struct NewApp {
     pub env: Vec<String>,
 }
 
-const SELECT_APP: &str =
-    "SELECT a.*, u.email AS owner_email FROM apps a JOIN users u ON u.id = a.owner_id";
+/// An app row with its owner's email and its bound aliases (in binding order) as JSON.
+const SELECT_APP: &str = "SELECT a.*, u.email AS owner_email, \
+     (SELECT json_group_array(alias) FROM (SELECT c.alias FROM service_bindings b \
+      JOIN service_configs c ON c.id = b.config_id WHERE b.app_id = a.id ORDER BY b.id)) \
+     AS bound_services \
+     FROM apps a JOIN users u ON u.id = a.owner_id";
 
 fn to_json(v: &[String]) -> String {
     serde_json::to_string(v).expect("string lists encode")
@@ -378,6 +384,26 @@ impl Store {
         Ok(rows.into_iter().map(App::from).collect())
     }
 
+    /// Up to `limit` apps of every owner with an id above `after`, in id order (bulk API).
+    pub async fn apps_after(&self, after: u64, limit: u32) -> sqlx::Result<Vec<App>> {
+        let sql = format!("{SELECT_APP} WHERE a.id > ? ORDER BY a.id LIMIT ?");
+        let rows: Vec<AppRow> = sqlx::query_as(&sql)
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(App::from).collect())
+    }
+
+    /// Up to `limit` users with an id above `after`, in id order (bulk API).
+    pub async fn users_after(&self, after: u64, limit: u32) -> sqlx::Result<Vec<User>> {
+        sqlx::query_as("SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// Inserts a new STOPPED app; `None` when the owner already has that name.
     pub async fn insert_app(&self, new: &NewApp) -> sqlx::Result<Option<App>> {
         let t = now() as i64;
@@ -403,12 +429,12 @@ impl Store {
         self.app_by_id(done.last_insert_rowid() as u64).await
     }
 
-    /// Writes every mutable column of `app`, stamps `updated_at` and bumps `lock_version`.
-    /// Returns the stored row.
+    /// Writes every mutable column of `app` (not `services`: those are the bindings), stamps
+    /// `updated_at` and bumps `lock_version`. Returns the stored row.
     pub async fn save_app(&self, app: &App) -> sqlx::Result<App> {
         sqlx::query(
             "UPDATE apps SET framework = ?, runtime = ?, instances = ?, memory = ?, disk = ?, fds = ?, state = ?, \
-             uris = ?, env = ?, services = ?, package_state = ?, staged_sha1 = ?, run_count = ?, debug = ?, console = ?, \
+             uris = ?, env = ?, package_state = ?, staged_sha1 = ?, run_count = ?, debug = ?, console = ?, \
              updated_at = ?, lock_version = lock_version + 1 WHERE id = ?",
         )
         .bind(&app.framework)
@@ -420,7 +446,6 @@ impl Store {
         .bind(app.state.as_str())
         .bind(to_json(&app.uris))
         .bind(to_json(&app.env))
-        .bind(to_json(&app.services))
         .bind(&app.package_state)
         .bind(&app.staged_sha1)
         .bind(app.run_count as i64)

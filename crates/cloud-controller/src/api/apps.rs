@@ -1,6 +1,8 @@
 //! `/apps`: list, create (302 + `Location` + `{result, redirect}`), get, update (state,
 //! instances, uris, memory, env, services, staging, debug, console, `meta.version` lock),
-//! delete; and the instance queries `/apps/:name/instances|stats|crashes`.
+//! delete; and the instance queries `/apps/:name/instances|stats|crashes`. A `services` list
+//! in an update binds and unbinds through the gateways ([`Controller::rebind`]) and sets
+//! `package_state` PENDING, so the app is re-staged and, when started, restarted.
 
 use crate::api::auth::{parse_json, Authed};
 use crate::controller::Controller;
@@ -306,8 +308,16 @@ pub async fn update(
             ));
         }
     }
-    let new = merge(&cc, &user, &old, b, &raw).await?;
-    let changed = new != old;
+    let services = b.services.clone();
+    let mut new = merge(&cc, &user, &old, b, &raw).await?;
+    let rebound = match services {
+        Some(wanted) => cc.rebind(&old, &wanted).await?,
+        None => false,
+    };
+    if rebound {
+        new.package_state = "PENDING".to_owned();
+    }
+    let changed = rebound || new != old;
     let saved = if changed {
         cc.store.save_app(&new).await?
     } else {
@@ -347,9 +357,6 @@ async fn merge(
     if let Some(env) = b.env {
         check_env(&env)?;
         app.env = env;
-    }
-    if let Some(services) = b.services {
-        app.services = services;
     }
     if let Some(s) = b.staging {
         app.framework = s.framework.or(s.model).unwrap_or(app.framework);

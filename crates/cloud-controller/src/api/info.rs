@@ -1,5 +1,5 @@
-//! `GET /info` (plus the user, limits, usage and frameworks with a valid token),
-//! `GET /info/runtimes`, `GET /info/services`.
+//! `GET /info` (plus the user, limits, usage and frameworks with a valid token) and
+//! `GET /info/runtimes`; `GET /info/services` is [`crate::api::catalogue`].
 
 use crate::api::auth::authenticate;
 use crate::controller::Controller;
@@ -53,7 +53,8 @@ async fn add_account(cc: &Controller, user: &User, doc: &mut Value) -> ApiResult
         "memory": limits.memory, "app_uris": limits.app_uris,
         "services": limits.services, "apps": limits.apps,
     });
-    doc["usage"] = json!({"memory": memory, "apps": apps.len(), "services": 0});
+    let services = cc.service_count(user).await?;
+    doc["usage"] = json!({"memory": memory, "apps": apps.len(), "services": services});
     doc["frameworks"] = frameworks();
     Ok(())
 }
@@ -61,9 +62,4 @@ async fn add_account(cc: &Controller, user: &User, doc: &mut Value) -> ApiResult
 /// `GET /info/runtimes`.
 pub async fn info_runtimes() -> Json<Value> {
     Json(runtimes())
-}
-
-/// `GET /info/services` (services arrive with a later issue: an empty catalogue).
-pub async fn info_services() -> Json<Value> {
-    Json(json!({}))
 }

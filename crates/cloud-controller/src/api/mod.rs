@@ -1,13 +1,20 @@
 //! The v1 REST API (reference §8) as an axum router. One module per resource: [`info`],
 //! [`users`], [`apps`], [`upload`] (bits and the resource pool), [`files`] (instance files
-//! through the DEA file server), [`droplets`] (downloads for DEAs), and [`auth`] (tokens).
-//! Every error is a [`crate::error::CloudError`] body.
+//! through the DEA file server), [`droplets`] (downloads for DEAs), [`bulk`] (the health
+//! manager's desired-state pages, basic auth), [`catalogue`] (`/info/services`), [`services`]
+//! (the user's provisioned services, legacy vmc), [`offerings`] (the gateways' `/services/v1`
+//! calls, service token) and [`auth`] (tokens). Every error is a
+//! [`crate::error::CloudError`] body.
 
 pub mod apps;
 pub mod auth;
+pub mod bulk;
+pub mod catalogue;
 pub mod droplets;
 pub mod files;
 pub mod info;
+pub mod offerings;
+pub mod services;
 pub mod upload;
 pub mod users;
 
@@ -27,7 +34,21 @@ pub fn router(cc: Arc<Controller>) -> Router {
     Router::new()
         .route("/info", get(info::info))
         .route("/info/runtimes", get(info::info_runtimes))
-        .route("/info/services", get(info::info_services))
+        .route("/info/services", get(catalogue::info_services))
+        .route("/services", get(services::list).post(services::create))
+        .route(
+            "/services/{alias}",
+            get(services::get).delete(services::delete),
+        )
+        .route("/services/v1/offerings", post(offerings::register))
+        .route(
+            "/services/v1/offerings/{label}/handles",
+            get(offerings::handles),
+        )
+        .route(
+            "/services/v1/offerings/{label}/handles/{id}",
+            post(offerings::update_handle),
+        )
         .route("/users", post(users::create).get(users::list))
         .route(
             "/users/{email}",
@@ -54,6 +75,8 @@ pub fn router(cc: Arc<Controller>) -> Router {
         )
         .route("/resources", post(upload::resources))
         .route("/staged_droplets/{id}/{sha1}", get(droplets::download))
+        .route("/bulk/apps", get(bulk::apps))
+        .route("/bulk/users", get(bulk::users))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(log_request))

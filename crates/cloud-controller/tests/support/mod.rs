@@ -1,8 +1,11 @@
 //! Test support for the cloud controller's integration tests: a real broker in-process, a CC
 //! on ephemeral ports in a temp dir with short timers, a reqwest client that logs in, zips
 //! built in memory, and fake DEAs played by async-nats clients (they advertise, answer
-//! `dea.discover` and `dea.find.droplet`, and record the start messages they get).
+//! `dea.discover` and `dea.find.droplet`, and record the start messages they get); a fake
+//! service gateway in [`fake_gateway`].
 #![allow(dead_code)]
+
+pub mod fake_gateway;
 
 use cfsim_cloud_controller::config::CloudControllerConfig;
 use cfsim_cloud_controller::CloudControllerHandle;
@@ -141,6 +144,10 @@ impl Api {
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
     }
 
     /// `POST /apps` of a 128 MB, 1-instance app with one URI; asserts the 302.
