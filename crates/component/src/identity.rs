@@ -59,18 +59,24 @@ pub fn secure_uuid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// `CloudController` → `cloud_controller`; runs of capitals stay one word (`DEA` → `dea`).
+/// `CloudController` → `cloud_controller`; runs of capitals stay one word (`DEA` → `dea`), a
+/// capital ending a word stays in it (`MyaaS` → `myaas`), and `-` becomes `_` so the index
+/// separator stays unique (`MyaaS-Node` → `myaas_node`).
 fn snake_case(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len() + 4);
     for (i, &c) in chars.iter().enumerate() {
         let starts_word = c.is_uppercase()
             && i > 0
-            && (chars[i - 1].is_lowercase() || chars.get(i + 1).is_some_and(|n| n.is_lowercase()));
+            && chars[i - 1].is_alphanumeric()
+            && chars.get(i + 1).is_some_and(|n| n.is_lowercase());
         if starts_word {
             out.push('_');
         }
-        out.extend(c.to_lowercase());
+        match c {
+            '-' => out.push('_'),
+            c => out.extend(c.to_lowercase()),
+        }
     }
     out
 }
@@ -86,6 +92,9 @@ mod tests {
             ("DEA", "dea"),
             ("Router", "router"),
             ("HealthManager", "health_manager"),
+            ("HTTPServer", "http_server"),
+            ("MyaaS-Node", "myaas_node"),
+            ("MyaaS-Provisioner", "myaas_provisioner"),
         ] {
             assert_eq!(snake_case(ty), name);
         }
