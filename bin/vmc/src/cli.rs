@@ -124,6 +124,27 @@ pub enum Command {
         #[arg(long, default_value = "0")]
         instance: String,
     },
+    /// List the system services (offerings) and your provisioned services.
+    Services(Output),
+    /// Provision a service (`mysql`), named `<service>-<4 hex>` unless named; bind it to
+    /// `app` when given.
+    CreateService {
+        service: String,
+        name: Option<String>,
+        app: Option<String>,
+        /// Name of the new service (same as the positional `name`).
+        #[arg(long = "name", conflicts_with = "name")]
+        name_flag: Option<String>,
+        /// App to bind the new service to (same as the positional `app`).
+        #[arg(long = "bind", conflicts_with = "app")]
+        bind: Option<String>,
+    },
+    /// Delete a provisioned service (it is unbound from every app).
+    DeleteService { name: String },
+    /// Bind a service to an app; the cloud controller restarts a started app.
+    BindService { name: String, app: String },
+    /// Unbind a service from an app; the cloud controller restarts a started app.
+    UnbindService { name: String, app: String },
 }
 
 /// `vmc push`'s flags.
@@ -294,6 +315,56 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn service_commands() {
+        assert!(matches!(
+            parse(&["services", "--json"]),
+            Command::Services(Output { json: true })
+        ));
+        match parse(&["create-service", "mysql"]) {
+            Command::CreateService {
+                service, name, app, ..
+            } => assert_eq!((service.as_str(), name, app), ("mysql", None, None)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["create-service", "mysql", "db", "hello"]) {
+            Command::CreateService { name, app, .. } => {
+                assert_eq!(
+                    (name.as_deref(), app.as_deref()),
+                    (Some("db"), Some("hello"))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["create-service", "mysql", "--name", "db", "--bind", "hello"]) {
+            Command::CreateService {
+                name_flag, bind, ..
+            } => assert_eq!(
+                (name_flag.as_deref(), bind.as_deref()),
+                (Some("db"), Some("hello"))
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["vmc", "create-service"]).is_err());
+        match parse(&["delete-service", "db"]) {
+            Command::DeleteService { name } => assert_eq!(name, "db"),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["bind-service", "db", "hello"]) {
+            Command::BindService { name, app } => {
+                assert_eq!((name.as_str(), app.as_str()), ("db", "hello"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["unbind-service", "db", "hello"]) {
+            Command::UnbindService { name, app } => {
+                assert_eq!((name.as_str(), app.as_str()), ("db", "hello"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["vmc", "bind-service", "db"]).is_err());
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! The typed client of the cloud controller's v1 REST API (CF-V1-REFERENCE §8). The token
 //! goes raw in `Authorization` (no scheme), as v1 did; a CC error body becomes
 //! [`Error::Cloud`]. Redirects are not followed (`POST /apps` answers 302 with a JSON body),
-//! and `*.localhost` names resolve to loopback ([`crate::resolver`]).
+//! and `*.localhost` names resolve to loopback ([`crate::resolver`]). Services are vmc v1's
+//! legacy calls: the catalogue (`GET /info/services`), the user's instances (`/services`),
+//! and binding by rewriting the app's `services` list with `PUT /apps/:name`.
 
 use crate::error::Error;
 use crate::resolver::LocalhostResolver;
-use crate::types::{App, AppStats, AppUpdate, CloudError, Crashes, Info, Instances, NewApp, Token};
+use crate::types::{
+    App, AppStats, AppUpdate, CloudError, Crashes, Info, Instances, NewApp, NewService,
+    ProvisionedService, ServiceCatalogue, Token,
+};
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -190,6 +195,71 @@ impl Client {
             .map_err(|source| Error::Http { url, source })
     }
 
+    /// `GET /info/services`: the offerings to choose from.
+    pub async fn services_info(&self) -> Result<ServiceCatalogue, Error> {
+        self.json(Method::GET, "/info/services").await
+    }
+
+    /// `GET /services`: the user's provisioned services.
+    pub async fn services(&self) -> Result<Vec<ProvisionedService>, Error> {
+        self.json(Method::GET, "/services").await
+    }
+
+    /// `GET /services/:name`.
+    pub async fn service(&self, name: &str) -> Result<ProvisionedService, Error> {
+        self.json(Method::GET, &format!("/services/{name}")).await
+    }
+
+    /// Provisions an instance of `vendor` (e.g. `mysql`) called `name`: picks the offering
+    /// from the catalogue, as vmc did, then `POST /services`.
+    pub async fn create_service(&self, vendor: &str, name: &str) -> Result<(), Error> {
+        let catalogue = self.services_info().await?;
+        let new = service_choice(&catalogue, vendor, name).ok_or_else(|| {
+            Error::Usage(format!("Service [{vendor}] is not a valid service choice"))
+        })?;
+        self.send(self.request(Method::POST, "/services").json(&new))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /services/:name`.
+    pub async fn delete_service(&self, name: &str) -> Result<(), Error> {
+        let path = format!("/services/{name}");
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
+    /// Binds service `name` to `app`: its `services` list plus `name`, with `PUT /apps/:app`.
+    pub async fn bind_service(&self, name: &str, app: &str) -> Result<(), Error> {
+        let current = self.app(app).await?;
+        let mut services = current.services;
+        if !services.iter().any(|s| s == name) {
+            services.push(name.to_owned());
+        }
+        self.set_services(app, services).await
+    }
+
+    /// Unbinds service `name` from `app`: its `services` list without `name`.
+    pub async fn unbind_service(&self, name: &str, app: &str) -> Result<(), Error> {
+        let current = self.app(app).await?;
+        if !current.services.iter().any(|s| s == name) {
+            return Err(Error::Usage(format!(
+                "Service [{name}] is not bound to [{app}]"
+            )));
+        }
+        let services = current.services.into_iter().filter(|s| s != name).collect();
+        self.set_services(app, services).await
+    }
+
+    async fn set_services(&self, app: &str, services: Vec<String>) -> Result<(), Error> {
+        let update = AppUpdate {
+            services: Some(services),
+            ..Default::default()
+        };
+        self.update_app(app, &update).await
+    }
+
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let builder = self
             .http
@@ -228,6 +298,25 @@ impl Client {
         let body = reply.text().await.unwrap_or_default();
         Err(error_from(status, url, &body))
     }
+}
+
+/// The `POST /services` body for an instance of `vendor` called `name`: the first offering
+/// of that vendor in the catalogue (lowest version), plan `free` (vmc's `create_service`).
+pub fn service_choice(
+    catalogue: &ServiceCatalogue,
+    vendor: &str,
+    name: &str,
+) -> Option<NewService> {
+    catalogue.values().find_map(|vendors| {
+        let (version, offering) = vendors.get(vendor)?.iter().next()?;
+        Some(NewService {
+            name: name.to_owned(),
+            service_type: offering.service_type.clone(),
+            vendor: vendor.to_owned(),
+            version: version.clone(),
+            tier: "free".to_owned(),
+        })
+    })
 }
 
 /// A CC error body becomes [`Error::Cloud`], anything else [`Error::Unexpected`].
@@ -288,6 +377,26 @@ mod tests {
             "http://api.localhost:8081"
         );
         assert_eq!(normalize_target("https://x"), "https://x");
+    }
+
+    #[test]
+    fn a_service_is_chosen_from_the_catalogue_by_vendor() {
+        let catalogue: ServiceCatalogue = serde_json::from_str(
+            r#"{"database":{"mysql":{"5.1":{"vendor":"mysql","version":"5.1","type":"database"}}},
+                "key-value":{"redis":{"2.2":{"vendor":"redis","version":"2.2","type":"key-value"}}}}"#,
+        )
+        .unwrap();
+        let new = service_choice(&catalogue, "mysql", "db").unwrap();
+        assert_eq!(
+            serde_json::to_value(&new).unwrap(),
+            serde_json::json!({"name": "db", "type": "database", "vendor": "mysql",
+                "version": "5.1", "tier": "free"})
+        );
+        assert_eq!(
+            service_choice(&catalogue, "redis", "r").unwrap().version,
+            "2.2"
+        );
+        assert!(service_choice(&catalogue, "mongodb", "m").is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::client::{normalize_target, Client};
 use crate::config::{ConfigStore, Login};
 use crate::error::Error;
 use crate::push::{self, Feedback, PushOptions};
+use crate::services;
 use crate::types::{App, AppUpdate, NewResources};
 use serde::Serialize;
 use std::io::BufRead;
@@ -102,6 +103,25 @@ pub async fn run(command: Command, store: &ConfigStore) -> Result<(), Error> {
             Ok(())
         }
         Command::Logs { app, instance } => logs(&client(store, true)?, &app, &instance).await,
+        Command::Services(output) => services::list(&client(store, true)?, output).await,
+        Command::CreateService {
+            service,
+            name,
+            app,
+            name_flag,
+            bind,
+        } => {
+            let client = client(store, true)?;
+            let name = name.or(name_flag);
+            services::create(&client, &service, name, app.or(bind).as_deref()).await
+        }
+        Command::DeleteService { name } => services::delete(&client(store, true)?, &name).await,
+        Command::BindService { name, app } => {
+            services::bind(&client(store, true)?, &name, &app).await
+        }
+        Command::UnbindService { name, app } => {
+            services::unbind(&client(store, true)?, &name, &app).await
+        }
     }
 }
 
@@ -116,7 +136,7 @@ pub fn client(store: &ConfigStore, login: bool) -> Result<Client, Error> {
     Ok(Client::new(&target, token))
 }
 
-fn print_json(value: &impl Serialize) {
+pub(crate) fn print_json(value: &impl Serialize) {
     out!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON output encodes")
@@ -124,7 +144,7 @@ fn print_json(value: &impl Serialize) {
 }
 
 /// Prints rows as left-aligned columns under a header.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -307,7 +327,7 @@ async fn restart(client: &Client, app: &str, timeout: Duration) -> Result<(), Er
 
 /// After a change the CC applies by restarting a started app (env, memory), watches the
 /// new instances come up.
-async fn watch_if_started(client: &Client, app: &App, since: f64) -> Result<(), Error> {
+pub(crate) async fn watch_if_started(client: &Client, app: &App, since: f64) -> Result<(), Error> {
     if app.state == "STARTED" {
         push::watch(
             client,

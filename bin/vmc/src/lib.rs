@@ -8,7 +8,8 @@
 //! (CC errors as one clear line), [`resolver`] (`*.localhost` → loopback without DNS),
 //! [`config`] (target and token saved in the user's config directory), [`pack`] (zip of an
 //! app directory), [`push`] (upload + start + the live "Starting" line), [`cli`] (the
-//! command line) and [`commands`] (what each command does and prints).
+//! command line), [`commands`] (what each command does and prints) and [`services`] (the
+//! service commands).
 
 pub mod cli;
 pub mod client;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod pack;
 pub mod push;
 pub mod resolver;
+pub mod services;
 pub mod types;
 
 pub use client::Client;

@@ -55,7 +55,7 @@ impl Feedback {
     }
 
     /// A final status text, shown wherever stderr goes.
-    fn show(self, text: &str) {
+    pub fn show(self, text: &str) {
         if self == Feedback::Terminal {
             self.write(text);
         }

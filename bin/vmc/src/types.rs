@@ -117,6 +117,51 @@ pub struct AppUpdate {
     pub resources: Option<NewResources>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<String>>,
+    /// The aliases of the services to have bound (the whole list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
+}
+
+/// One offering of `GET /info/services`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SystemService {
+    pub id: serde_json::Value,
+    pub vendor: String,
+    pub version: String,
+    /// Plan → `{options, order}`.
+    pub tiers: BTreeMap<String, serde_json::Value>,
+    #[serde(rename = "type")]
+    pub service_type: String,
+    pub description: String,
+}
+
+/// `GET /info/services`: type → vendor → version → offering.
+pub type ServiceCatalogue = BTreeMap<String, BTreeMap<String, BTreeMap<String, SystemService>>>;
+
+/// One entry of `GET /services` (the legacy shape).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProvisionedService {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub service_type: String,
+    pub vendor: String,
+    pub version: String,
+    pub tier: String,
+    pub properties: serde_json::Value,
+    pub meta: serde_json::Value,
+}
+
+/// `POST /services`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NewService {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub service_type: String,
+    pub vendor: String,
+    pub version: String,
+    pub tier: String,
 }
 
 /// One entry of `GET /apps/:name/instances`.
@@ -235,6 +280,26 @@ mod tests {
         .unwrap();
         assert_eq!(stats["0"].stats.as_ref().unwrap().port, 5);
         assert_eq!(stats["1"].state, "DOWN");
+    }
+
+    #[test]
+    fn catalogue_and_provisioned_services_decode() {
+        let catalogue: ServiceCatalogue = serde_json::from_str(
+            r#"{"database":{"mysql":{"5.1":{"id":1,"vendor":"mysql","version":"5.1",
+                "tiers":{"free":{"options":{},"order":1}},"type":"database",
+                "description":"MySQL database service"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            catalogue["database"]["mysql"]["5.1"].service_type,
+            "database"
+        );
+        let list: Vec<ProvisionedService> = serde_json::from_str(
+            r#"[{"name":"mysql-1","type":"database","vendor":"mysql","version":"5.1",
+                "tier":"free","properties":{},"meta":{"created":1,"tags":[],"version":1}}]"#,
+        )
+        .unwrap();
+        assert_eq!(list[0].vendor, "mysql");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `vmc` binary as a user runs it, against a stand-in cloud controller (an axum server
 //! answering the few v1 paths used here): the target and token land in `$VMC_CONFIG_DIR`,
-//! listings print tables or `--json`, and a CC error is one line on stderr with a non-zero
-//! exit code.
+//! listings print tables or `--json` (apps and services), create-service sends vmc's body,
+//! and a CC error is one line on stderr with a non-zero exit code.
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -51,6 +51,47 @@ fn fake_cc() -> Router {
             }),
         )
         .route("/apps/{name}", get(app_not_found).put(app_not_found))
+        .route(
+            "/info/services",
+            get(|| async {
+                Json(
+                    json!({"database": {"mysql": {"5.1": {"id": 1, "vendor": "mysql",
+                    "version": "5.1", "type": "database", "description": "MySQL database service",
+                    "tiers": {"free": {"options": {}, "order": 1}}}}}}),
+                )
+            }),
+        )
+        .route(
+            "/services",
+            get(|| async {
+                Json(
+                    json!([{"name": "mysql-1", "type": "database", "vendor": "mysql",
+                    "version": "5.1", "tier": "free", "properties": {}, "meta": {}}]),
+                )
+            })
+            .post(|Json(body): Json<Value>| async move {
+                if body
+                    == json!({"name": "db", "type": "database", "vendor": "mysql",
+                    "version": "5.1", "tier": "free"})
+                {
+                    (StatusCode::OK, Json(json!({})))
+                } else {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"code": 100, "description": body.to_string()})),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/services/{name}",
+            axum::routing::delete(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    Json(json!({"code": 500, "description": "Service not found"})),
+                )
+            }),
+        )
 }
 
 async fn app_not_found() -> (StatusCode, Json<Value>) {
@@ -135,6 +176,37 @@ fn target_login_listings_and_errors() {
     let out = vmc(config.path(), &["stop", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stderr), "Error 301: App not found\n");
+
+    let out = vmc(config.path(), &["services"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("System Services") && listing.contains("MySQL database service"),
+        "{listing}"
+    );
+    assert!(listing.contains("mysql-1"), "{listing}");
+    let out = vmc(config.path(), &["services", "--json"]);
+    let services: Value = serde_json::from_slice(&out.stdout).expect("--json is JSON");
+    assert_eq!(
+        services["system"]["database"]["mysql"]["5.1"]["vendor"],
+        "mysql"
+    );
+    assert_eq!(services["provisioned"][0]["name"], "mysql-1");
+    let out = vmc(config.path(), &["create-service", "mysql", "db"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "db\n");
+    assert_eq!(text(&out.stderr), "Creating Service: OK\n");
+    let out = vmc(config.path(), &["create-service", "redis"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.starts_with("Creating Service [redis-"), "{err}");
+    assert!(
+        err.ends_with(": \nService [redis] is not a valid service choice\n"),
+        "{err}"
+    );
+    let out = vmc(config.path(), &["delete-service", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).ends_with("Error 500: Service not found\n"));
 
     let out = vmc(config.path(), &["logout"]);
     assert!(out.status.success());
