@@ -4,6 +4,12 @@
 
 #![allow(dead_code)]
 
+pub mod bus;
+mod instances;
+
+#[allow(unused_imports)]
+pub use instances::{instance_dir, instance_id, instances_on_disk, kill_processes_in};
+
 use crate::support::Cfsim;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -124,32 +130,6 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The instance id in the sample's `GET /` body (`... instance id <id>)`).
-pub fn instance_id(body: &str) -> Option<String> {
-    let rest = body.split("instance id ").nth(1)?;
-    Some(rest.split(')').next()?.trim().to_owned())
-}
-
-/// The instance directories of `app` on each DEA (`<dir>/dea-N/instances/<app>-<index>-<id>`),
-/// as (DEA index, instance id).
-pub fn instances_on_disk(dir: &Path, app: &str) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    for dea in 0..8u32 {
-        let Ok(entries) = std::fs::read_dir(dir.join(format!("dea-{dea}/instances"))) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(rest) = name.strip_prefix(&format!("{app}-")) {
-                if let Some((_, id)) = rest.split_once('-') {
-                    found.push((dea, id.to_owned()));
-                }
-            }
-        }
-    }
-    found
 }
 
 /// Copies the sample into `dest` and adds a file, so its droplet (and SHA-1) is its own.

@@ -5,85 +5,11 @@
 //!
 //! `scripts/bench-push [RUNS]` runs it (default 5 runs; median and best are printed).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
+use support::{admin_client, median, router_port, rss_mb, sample_dir, start_up, wait_healthy};
 use vmc::push::{self, Feedback, PushOptions};
-
-/// A `cfsim up` child, SIGTERM'd (then reaped) on drop.
-struct Up {
-    child: Child,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/samples/hello-python")
-}
-
-fn start_up(dir: &Path) -> Up {
-    let child = Command::new(env!("CARGO_BIN_EXE_cfsim"))
-        .args(["up", "--ephemeral-ports", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn cfsim up");
-    Up { child }
-}
-
-/// Polls for cluster.json (bounded), then every component's `/healthz` until all answer 200.
-async fn wait_healthy(http: &reqwest::Client, dir: &Path) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let info: serde_json::Value = loop {
-        assert!(Instant::now() < deadline, "no cluster.json within 30 s");
-        if let Ok(text) = std::fs::read_to_string(dir.join("cluster.json")) {
-            break serde_json::from_str(&text).expect("cluster.json");
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
-    for component in info["components"].as_array().expect("components") {
-        let url = format!("{}/healthz", component["status_url"].as_str().unwrap());
-        let creds = &component["credentials"];
-        loop {
-            assert!(Instant::now() < deadline, "{url} not healthy within 30 s");
-            let mut request = http.get(&url);
-            if let (Some(u), Some(p)) = (creds[0].as_str(), creds[1].as_str()) {
-                request = request.basic_auth(u, Some(p));
-            }
-            if request.send().await.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    info
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
 
 struct Run {
     up: Duration,
@@ -101,15 +27,8 @@ async fn one_run(index: usize) -> Run {
     let up_time = t0.elapsed();
     let rss = rss_mb(up.child.id());
 
-    let api = info["api_url"].as_str().unwrap();
-    let router = info["router_url"].as_str().unwrap();
-    let port = router.rsplit(':').next().unwrap().to_owned();
-    let mut client = vmc::Client::new(api, None);
-    let (email, password) = (
-        info["admin_email"].as_str().unwrap(),
-        info["admin_password"].as_str().unwrap(),
-    );
-    client.login(email, password).await.expect("login");
+    let port = router_port(&info);
+    let client = admin_client(&info).await;
     let name = format!("bench{index}");
     let opts = PushOptions {
         name: name.clone(),
@@ -153,17 +72,8 @@ async fn one_run(index: usize) -> Run {
     }
 }
 
-fn median(mut values: Vec<f64>) -> (f64, f64) {
-    values.sort_by(f64::total_cmp);
-    (values[values.len() / 2], values[0])
-}
-
 fn main() {
-    let runs: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+    let runs = support::runs(5);
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let mut results = Vec::new();
     for i in 0..runs {

@@ -4,8 +4,11 @@
 mod cloud_controller;
 mod component_args;
 mod dea;
+mod health_manager;
+mod mysql_node;
 mod nats_server;
 mod router;
+mod service_gateway;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -33,7 +36,17 @@ enum Command {
     /// Run the cloud controller (the v1 REST API, the stager, app placement over NATS).
     #[command(name = "cloud-controller")]
     CloudController(component_args::ComponentArgs),
-    /// Run the whole cluster in one process: broker, router, cloud controller, DEAs.
+    /// Run the health manager (restarts crashed and lost instances through the cloud controller).
+    #[command(name = "health-manager")]
+    HealthManager(component_args::ComponentArgs),
+    /// Run the service gateway (places service instances on nodes; called by the cloud controller).
+    #[command(name = "service-gateway")]
+    ServiceGateway(component_args::ComponentArgs),
+    /// Run a MySQL service node (MyaaS: databases on MariaDB/MySQL or embedded SQLite).
+    #[command(name = "mysql-node")]
+    MysqlNode(component_args::ComponentArgs),
+    /// Run the whole cluster in one process: broker, router, cloud controller, DEAs, health
+    /// manager, service gateway and MySQL node.
     Up(up::Args),
 }
 
@@ -49,6 +62,9 @@ fn main() -> std::process::ExitCode {
             Command::Router(args) => router::run(args, cli.log_json).await,
             Command::Dea(args) => dea::run(args, cli.log_json).await,
             Command::CloudController(args) => cloud_controller::run(args, cli.log_json).await,
+            Command::HealthManager(args) => health_manager::run(args, cli.log_json).await,
+            Command::ServiceGateway(args) => service_gateway::run(args, cli.log_json).await,
+            Command::MysqlNode(args) => mysql_node::run(args, cli.log_json).await,
             Command::Up(args) => up::run(args, cli.log_json).await,
         }
     });

@@ -1,12 +1,16 @@
 //! `cfsim up`: the whole cluster in one process on embedded defaults — the bundled broker,
-//! the router, the cloud controller and N DEAs — each started through its crate's
-//! `start(config)` as its own component, talking to the others only over NATS and HTTP.
-//! It prints the endpoints and the admin login, writes `<data-dir>/cluster.json`, and on
-//! SIGINT/SIGTERM shuts down in reverse order (the DEAs first, so they kill their apps).
+//! the router, the cloud controller, N DEAs, the health manager and the service gateway
+//! (both started once the CC is ready: they read its bulk API and register their offering),
+//! and a MySQL node (SQLite databases unless `--mysql-url`) — each started through its crate's
+//! `start(config)` as its own component, talking to the others only over NATS and HTTP. It
+//! prints the endpoints and the admin login, writes `<data-dir>/cluster.json`, and on
+//! SIGINT/SIGTERM shuts down in reverse order (the health manager first, so nothing is
+//! restarted, then the DEAs, so they kill their apps).
 //! State lives in the data directory, so `cfsim up` again brings the apps back.
 
 mod cluster;
 mod cluster_file;
+mod configs;
 mod data_dir;
 
 use anyhow::Context;
@@ -42,6 +46,11 @@ pub struct Args {
     /// Cloud controller port (ignored with --ephemeral-ports).
     #[arg(long = "cc-port", default_value_t = 9022)]
     pub cc_port: u16,
+    /// A MySQL/MariaDB server for the MySQL node (`mysql://user:password@host:port`, an
+    /// account that may create databases and users); without it each service instance is a
+    /// SQLite database under the data dir.
+    #[arg(long = "mysql-url")]
+    pub mysql_url: Option<String>,
     /// Factor on every protocol timer of every component (0.1 = ten times faster).
     #[arg(long = "time-scale", default_value = "1.0")]
     pub time_scale: TimeScale,

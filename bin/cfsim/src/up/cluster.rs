@@ -1,20 +1,22 @@
 //! Starts and stops the components of `cfsim up`. Each gets its own config (its own index,
 //! ports, directory under the data dir) and its own NATS connection; nothing is shared in
-//! memory. The broker starts first (everything else needs it), then the rest at once.
+//! memory. The broker starts first (everything else needs it), then the rest at once; the
+//! health manager and the service gateway follow the cloud controller, whose bulk API and
+//! service offerings they use.
 
 use super::cluster_file::{ClusterFile, ComponentEntry};
+use super::configs::*;
 use super::Args;
 use anyhow::Context;
-use cfsim_cloud_controller::config::CloudControllerConfig;
 use cfsim_cloud_controller::CloudControllerHandle;
-use cfsim_component::config::CommonConfig;
 use cfsim_component::identity::Identity;
 use cfsim_component::status::Credentials;
-use cfsim_dea::config::DeaConfig;
 use cfsim_dea::DeaHandle;
+use cfsim_health_manager::HealthManagerHandle;
+use cfsim_mysql_node::MysqlNodeHandle;
 use cfsim_nats_server::{Options, Server, ServerHandle};
-use cfsim_router::config::RouterConfig;
 use cfsim_router::RouterHandle;
+use cfsim_service_gateway::ServiceGatewayHandle;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,65 +29,16 @@ pub struct Cluster {
     broker: ServerHandle,
     router: RouterHandle,
     cc: CloudControllerHandle,
+    hm: HealthManagerHandle,
+    gateway: ServiceGatewayHandle,
+    node: MysqlNodeHandle,
     deas: Vec<DeaHandle>,
 }
 
-/// The common keys of a component: the broker's URL, its index, loopback, the time scale.
-fn common(args: &Args, nats_url: &str, index: u32) -> CommonConfig {
-    CommonConfig {
-        nats: vec![nats_url.to_owned()],
-        index: Some(index),
-        time_scale: args.time_scale,
-        ..CommonConfig::default()
-    }
-}
-
-/// `port` unless every listener must be ephemeral.
-fn port(args: &Args, port: u16) -> u16 {
-    if args.ephemeral_ports {
-        0
-    } else {
-        port
-    }
-}
-
-fn router_config(args: &Args, nats_url: &str) -> RouterConfig {
-    RouterConfig {
-        common: common(args, nats_url, 0),
-        port: port(args, args.router_port),
-        ..RouterConfig::default()
-    }
-}
-
-fn cc_config(
-    args: &Args,
-    nats_url: &str,
-    dir: &Path,
-    admin_password: &str,
-) -> CloudControllerConfig {
-    CloudControllerConfig {
-        common: common(args, nats_url, 0),
-        data_dir: dir.join("cc"),
-        port: port(args, args.cc_port),
-        domain: args.domain.clone(),
-        admin_email: super::data_dir::ADMIN_EMAIL.to_owned(),
-        admin_password: admin_password.to_owned(),
-        ..CloudControllerConfig::default()
-    }
-}
-
-fn dea_config(args: &Args, nats_url: &str, dir: &Path, index: u32) -> DeaConfig {
-    DeaConfig {
-        common: common(args, nats_url, index),
-        base_dir: dir.join(format!("dea-{index}")),
-        max_memory: args.dea_memory,
-        ..DeaConfig::default()
-    }
-}
-
 impl Cluster {
-    /// Starts the broker, then the router, the cloud controller and the DEAs at once, and
-    /// waits until each is ready and the router routes `api.<domain>`.
+    /// Starts the broker, then the router, the cloud controller (followed by the health
+    /// manager) and the DEAs at once, and waits until each is ready and the router routes
+    /// `api.<domain>`.
     pub async fn start(args: &Args, dir: &Path, admin_password: &str) -> anyhow::Result<Cluster> {
         let broker = Server::start(Options {
             port: port(args, args.nats_port),
@@ -107,7 +60,22 @@ impl Cluster {
                 .await
                 .context("start the cloud controller")?;
             cc.wait_ready().await;
-            anyhow::Ok(cc)
+            let hm = cfsim_health_manager::start(hm_config(args, &nats_url, cc.api_addr))
+                .await
+                .context("start the health manager")?;
+            let gateway =
+                cfsim_service_gateway::start(gateway_config(args, &nats_url, cc.api_addr))
+                    .await
+                    .context("start the service gateway")?;
+            futures::join!(hm.wait_ready(), gateway.wait_ready());
+            anyhow::Ok((cc, hm, gateway))
+        };
+        let node = async {
+            let node = cfsim_mysql_node::start(mysql_node_config(args, &nats_url, dir))
+                .await
+                .context("start the MySQL node")?;
+            node.wait_ready().await;
+            anyhow::Ok(node)
         };
         let deas = futures::future::try_join_all((0..args.deas).map(|index| {
             let config = dea_config(args, &nats_url, dir, index);
@@ -119,12 +87,16 @@ impl Cluster {
                 anyhow::Ok(dea)
             }
         }));
-        let (router, cc, deas) = futures::future::try_join3(router, cc, deas).await?;
+        let (router, (cc, hm, gateway), node, deas) =
+            futures::future::try_join4(router, cc, node, deas).await?;
         wait_for_route(&router, &format!("api.{}", args.domain)).await?;
         Ok(Cluster {
             broker,
             router,
             cc,
+            hm,
+            gateway,
+            node,
             deas,
         })
     }
@@ -149,6 +121,21 @@ impl Cluster {
             self.cc.status_addr,
             &self.cc.credentials,
         ));
+        components.push(entry(
+            &self.hm.identity,
+            self.hm.status_addr,
+            &self.hm.credentials,
+        ));
+        components.push(entry(
+            &self.gateway.identity,
+            self.gateway.status_addr,
+            &self.gateway.credentials,
+        ));
+        components.push(entry(
+            &self.node.identity,
+            self.node.status_addr,
+            &self.node.credentials,
+        ));
         for dea in &self.deas {
             components.push(entry(
                 &dea.identity,
@@ -167,9 +154,13 @@ impl Cluster {
         }
     }
 
-    /// Stops the DEAs first (they kill their apps and tell the others), then the rest.
+    /// Stops the health manager first (so the DEAs' DEA_SHUTDOWN exits restart nothing) and
+    /// the gateway (its deactivation reaches the CC), then the DEAs (they kill their apps and
+    /// tell the others), then the rest.
     pub async fn shutdown(self) {
+        futures::join!(self.hm.shutdown(), self.gateway.shutdown());
         futures::future::join_all(self.deas.into_iter().map(|d| d.shutdown())).await;
+        self.node.shutdown().await;
         self.cc.shutdown().await;
         self.router.shutdown().await;
         self.broker.shutdown().await;
@@ -196,61 +187,4 @@ async fn wait_for_route(router: &RouterHandle, host: &str) -> anyhow::Result<()>
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
-    fn args(flags: &[&str]) -> Args {
-        Cli::parse_from(std::iter::once("up").chain(flags.iter().copied())).args
-    }
-
-    #[test]
-    fn defaults_use_the_well_known_ports() {
-        let a = args(&[]);
-        assert_eq!((a.deas, a.domain.as_str()), (2, "localhost"));
-        assert_eq!(router_config(&a, "nats://n").port, 8081);
-        assert_eq!(cc_config(&a, "nats://n", Path::new("/d"), "pw").port, 9022);
-    }
-
-    #[test]
-    fn ephemeral_ports_and_per_component_state() {
-        let a = args(&["--ephemeral-ports", "--deas", "3", "--domain", "vcap.me"]);
-        let dir = Path::new("/data");
-        assert_eq!(router_config(&a, "nats://n").port, 0);
-        let cc = cc_config(&a, "nats://n", dir, "pw");
-        assert_eq!((cc.port, cc.domain.as_str()), (0, "vcap.me"));
-        assert_eq!(cc.data_dir, dir.join("cc"));
-        assert_eq!(cc.admin_password, "pw");
-        let dea = dea_config(&a, "nats://n", dir, 2);
-        assert_eq!(dea.base_dir, dir.join("dea-2"));
-        assert_eq!(dea.common.index, Some(2));
-        assert_eq!(dea.common.nats, vec!["nats://n".to_owned()]);
-        assert_eq!(dea.file_server.port, 0);
-        assert_eq!(dea.common.time_scale.factor(), 1.0);
-    }
-
-    #[test]
-    fn one_time_scale_for_every_component() {
-        let a = args(&["--time-scale", "0.05"]);
-        assert_eq!(router_config(&a, "n").common.time_scale.factor(), 0.05);
-        let cc = cc_config(&a, "n", Path::new("/d"), "pw");
-        assert_eq!(cc.common.time_scale.factor(), 0.05);
-        assert_eq!(
-            dea_config(&a, "n", Path::new("/d"), 0)
-                .common
-                .time_scale
-                .factor(),
-            0.05
-        );
-        assert!(Cli::try_parse_from(["up", "--time-scale", "0"]).is_err());
-    }
 }
