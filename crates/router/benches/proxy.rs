@@ -4,7 +4,9 @@
 //! for each and the router/nginx ratios.
 //!
 //! Usage: `scripts/bench-router [SECONDS] [CONNECTIONS]` (defaults 10 s, 64). Needs `nginx`
-//! and `wrk` (Debian `nginx-light`, `wrk`); without them it says so and exits 0.
+//! and `wrk` (Debian `nginx-light`, `wrk`); without them it says so and exits 0. Knobs for
+//! experiments: `CFSIM_BENCH_PROXY_THREADS`, `CFSIM_BENCH_VERBOSE`, `CFSIM_BENCH_ROUTER_FIRST`
+//! (see `scripts/bench-router`).
 
 use cfsim_messages::{encode, RouterRegister, ROUTER_REGISTER};
 use std::net::TcpListener;
@@ -67,8 +69,21 @@ fn main() {
     println!("wrk -t2 -c{connections} -d{seconds}s, 1 KB static file, same backend for all three");
     wrk_run(&wrk, router_port, 2, connections); // warm-up
     let direct = run("direct (nginx static)", backend_port, &[]);
-    let via_nginx = run("via nginx proxy", nginx_proxy_port, &nginx_proxy_pids);
-    let via_router = run("via cfsim router", router_port, &router_pids);
+    // `CFSIM_BENCH_ROUTER_FIRST=1` runs the router before the nginx proxy (to see whether
+    // the order of the runs matters).
+    let (via_nginx, via_router) = if std::env::var_os("CFSIM_BENCH_ROUTER_FIRST").is_some() {
+        let via_router = run("via cfsim router", router_port, &router_pids);
+        (
+            run("via nginx proxy", nginx_proxy_port, &nginx_proxy_pids),
+            via_router,
+        )
+    } else {
+        let via_nginx = run("via nginx proxy", nginx_proxy_port, &nginx_proxy_pids);
+        (
+            via_nginx,
+            run("via cfsim router", router_port, &router_pids),
+        )
+    };
     println!(
         "router/nginx: {:.2}x req/s, p99 {:.2}x (target >= 1.0x req/s, p99 <= 1.2x); router/direct {:.2}x req/s",
         via_router.requests_per_sec / via_nginx.requests_per_sec,
@@ -236,6 +251,13 @@ async fn start_router(
     config.port = 0;
     config.common.status.port = 0;
     config.access_log = Some(dir.join("logs/router-access.log").display().to_string());
+    // For experiments: `CFSIM_BENCH_PROXY_THREADS=1 scripts/bench-router` (default: one per CPU).
+    if let Some(n) = std::env::var("CFSIM_BENCH_PROXY_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.proxy_threads = n;
+    }
     let router = cfsim_router::start(config).await.unwrap();
     router.wait_ready().await;
     let client = async_nats::connect(broker.url()).await.unwrap();
@@ -286,6 +308,9 @@ fn wrk_run(wrk: &Path, port: u16, seconds: u64, connections: u32) -> Load {
         .find_map(|l| l.trim().strip_prefix("99%"))
         .map(|v| parse_wrk_duration(v.trim()))
         .unwrap_or(0.0);
+    if std::env::var_os("CFSIM_BENCH_VERBOSE").is_some() {
+        eprintln!("{text}");
+    }
     if text.contains("Non-2xx") || text.contains("Socket errors") {
         eprintln!("wrk reported errors on port {port}:\n{text}");
     }

@@ -3,7 +3,6 @@
 //! requests it has in flight (for least-connection) and served, and its keep-alive pool.
 
 use crate::connection_pool::ConnectionPool;
-use http::HeaderValue;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -34,12 +33,12 @@ pub struct Backend {
     pub authority: String,
     /// Keep-alive connections to it.
     pub connections: ConnectionPool,
-    /// `X-CF-ApplicationID`, built once (`None` without an app id).
-    pub app_header: Option<HeaderValue>,
-    /// `X-CF-InstanceId`, built once (`None` without an id, or when it is no header value).
-    pub instance_header: Option<HeaderValue>,
-    /// `X-CF-InstanceIndex`, built once (like `instance_header`).
-    pub index_header: Option<HeaderValue>,
+    /// `X-CF-ApplicationID`, formatted once (`None` without an app id).
+    pub app_header: Option<String>,
+    /// `X-CF-InstanceId` (`None` without an id, or when it is no valid header value).
+    pub instance_header: Option<String>,
+    /// `X-CF-InstanceIndex` (like `instance_header`).
+    pub index_header: Option<String>,
     /// Milliseconds since the route table's epoch at the last register.
     last_seen_ms: AtomicU64,
     /// Requests in flight.
@@ -52,10 +51,10 @@ impl Backend {
     /// A backend seen at `now_ms`.
     pub fn new(spec: BackendSpec, now_ms: u64, max_idle: usize) -> Self {
         let authority = format!("{}:{}", spec.host, spec.port);
-        let header = |v: Option<&String>| v.and_then(|v| HeaderValue::from_str(v).ok());
+        let header = |v: Option<&String>| v.filter(|v| is_header_value(v)).cloned();
         Backend {
             connections: ConnectionPool::new(max_idle),
-            app_header: spec.app.map(HeaderValue::from),
+            app_header: spec.app.map(|a| a.to_string()),
             instance_header: header(spec.private_instance_id.as_ref()),
             index_header: header(spec.private_instance_index.as_ref()),
             authority,
@@ -99,6 +98,11 @@ impl Backend {
             backend: self.clone(),
         }
     }
+}
+
+/// Whether `v` can be sent as a header value as is (visible ASCII, spaces and tabs).
+fn is_header_value(v: &str) -> bool {
+    v.bytes().all(|c| c == b'\t' || (b' '..=b'~').contains(&c))
 }
 
 /// One request in flight to a backend (least-connection counts these).

@@ -1,25 +1,40 @@
-//! Keep-alive HTTP/1.1 connections to one backend (hyper's low-level client).
+//! Keep-alive HTTP/1.1 connections to one backend.
 //!
-//! hyper-util's pooled client hides the connection step, so a refused connection would
-//! consume the request body; the router needs to know that *connecting* failed, with the
-//! request still in hand, to retry on another backend. So the pool is explicit: checkout
-//! returns an idle, ready sender or dials a new connection; a sender goes back to the pool
-//! only after its response body was read to the end (see `exchange::ProxiedBody`).
+//! A [`BackendConn`] is a TCP stream plus its read buffer (bytes of the next response that
+//! arrived early stay with the connection). Checkout returns an idle connection or dials a
+//! new one, so a refused connect is known before any of the request is consumed and the
+//! request can go to another backend. A connection goes back to the pool only after its
+//! response ended exactly at the end of its framing and the backend did not ask to close.
 //!
-//! Idle connections are kept per proxy thread (see `proxy`): a connection is driven by the
-//! runtime of the thread that dialed it, so a request reuses one of its own thread's
-//! connections first (no cross-thread wake-ups), and another thread's only when it has none.
+//! Idle connections are kept per proxy thread (see `proxy`): a stream is registered with the
+//! runtime of the thread that dialed it, and a request only ever reuses its own thread's
+//! connections. Borrowing another thread's idle connection would route every readiness event
+//! of that connection through the other thread's event loop (a cross-thread wake-up per
+//! response, and a delay whenever that thread is busy or descheduled), and once returned to
+//! the borrower's list it would stay there: the lists would mix over time.
+//!
+//! An idle connection the backend has closed is only noticed when it is used: the exchange
+//! then fails before any response byte, and a request without body is sent once more on a
+//! fresh connection (see `forward`).
 
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use bytes::BytesMut;
 use std::cell::Cell;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-/// A sender of requests on one backend connection.
-pub type Sender = SendRequest<Incoming>;
+/// Initial read buffer of a backend connection.
+const BUFFER: usize = 8 * 1024;
+
+/// One connection to a backend.
+#[derive(Debug)]
+pub struct BackendConn {
+    pub stream: TcpStream,
+    /// Bytes read but not yet consumed.
+    pub buf: BytesMut,
+    /// Whether it served a request before (so it may have been closed while idle).
+    pub reused: bool,
+}
 
 /// Why no connection to the backend could be had.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +45,11 @@ pub enum DialError {
     /// TCP connect took longer than `endpoint_dial_timeout`.
     #[error("dial timeout")]
     Timeout,
-    /// The HTTP/1 handshake failed.
-    #[error("handshake: {0}")]
-    Handshake(#[from] hyper::Error),
 }
 
-/// Idle lists per backend: proxy thread `i` uses list `i % SLOTS`.
-const SLOTS: usize = 8;
+/// Idle lists per backend: proxy thread `i` uses list `i % SLOTS` (so with more threads than
+/// this, two threads share a list).
+const SLOTS: usize = 16;
 
 thread_local! {
     /// This thread's idle list (set by the proxy threads; 0 elsewhere).
@@ -51,7 +64,7 @@ pub fn set_thread_slot(index: usize) {
 /// Idle connections to one backend.
 #[derive(Debug)]
 pub struct ConnectionPool {
-    idle: [Mutex<Vec<Sender>>; SLOTS],
+    idle: [Mutex<Vec<BackendConn>>; SLOTS],
     max_idle: usize,
 }
 
@@ -64,51 +77,32 @@ impl ConnectionPool {
         }
     }
 
-    /// An idle connection ready for a request, if any: this thread's first, else another's.
-    pub async fn take_idle(&self) -> Option<Sender> {
+    /// One of this thread's idle connections, if any.
+    pub fn take_idle(&self) -> Option<BackendConn> {
         let own = SLOT.with(Cell::get);
-        for slot in (0..SLOTS).map(|i| (own + i) % SLOTS) {
-            loop {
-                let Some(mut sender) = self.idle[slot].lock().expect("pool lock").pop() else {
-                    break;
-                };
-                if sender.is_closed() {
-                    continue;
-                }
-                if sender.is_ready() || sender.ready().await.is_ok() {
-                    return Some(sender);
-                }
-            }
-        }
-        None
+        self.idle[own].lock().expect("pool lock").pop()
     }
 
     /// Dials a new connection to `authority`.
-    pub async fn dial(&self, authority: &str, timeout: Duration) -> Result<Sender, DialError> {
+    pub async fn dial(&self, authority: &str, timeout: Duration) -> Result<BackendConn, DialError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(authority))
             .await
             .map_err(|_| DialError::Timeout)??;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!(error = %e, "backend connection ended");
-            }
-        });
-        Ok(sender)
+        Ok(BackendConn {
+            stream,
+            buf: BytesMut::with_capacity(BUFFER),
+            reused: false,
+        })
     }
 
-    /// Returns a connection whose last response was read to the end.
-    pub fn put_back(&self, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
+    /// Returns a connection whose last response ended cleanly.
+    pub fn put_back(&self, mut conn: BackendConn) {
+        conn.reused = true;
         let slot = SLOT.with(Cell::get);
         let mut idle = self.idle[slot].lock().expect("pool lock");
         if idle.len() < self.max_idle {
-            idle.push(sender);
+            idle.push(conn);
         }
     }
 

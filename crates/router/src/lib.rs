@@ -3,33 +3,42 @@
 //!
 //! Module map: [`config`] (TOML file), [`route_table`] + [`backend`] (uri → backends),
 //! [`registry`] (the NATS side: register/unregister/greet, `router.start`, pruning),
-//! [`balancer`] (which backend), [`proxy`] (the HTTP side) with [`connection_pool`]
-//! (keep-alive connections to backends), [`headers`], [`request_id`], [`exchange`] (end-of-request
-//! bookkeeping while bodies stream), [`route_error`] (gorouter's error texts),
+//! [`balancer`] (which backend), [`proxy`] (accept threads, routing a request, reporting it)
+//! with the HTTP/1.1 path: [`client_conn`] (one client connection), [`http1`] (head parsing,
+//! body framing, chunked decoding), [`forward`] (backend choice, retries), [`exchange`] (one
+//! request/response on a backend connection), [`relay`] (streaming a body), [`rewrite`]
+//! (the heads sent), [`tunnel`] (WebSocket), [`connection_pool`] (keep-alive connections to
+//! backends); [`headers`], [`request_id`], [`route_error`] (gorouter's error texts),
 //! [`metrics`] + [`access_log`] (observability) and [`status`] (`/health`, `/routes`).
 
 pub mod access_log;
 pub mod backend;
 pub mod balancer;
+pub mod client_conn;
 pub mod config;
 pub mod connection_pool;
 pub mod exchange;
+pub mod forward;
 pub mod headers;
+pub mod http1;
 pub mod metrics;
 pub mod proxy;
 pub mod registry;
+pub mod relay;
 pub mod request_id;
+pub mod rewrite;
 pub mod route_error;
 pub mod route_table;
 pub mod status;
+pub mod tunnel;
 
 use cfsim_component::announce;
 use cfsim_component::identity::{secure_uuid, Identity};
 use cfsim_component::nats::{self, NatsConnection};
 use cfsim_component::status::{Credentials, StatusOptions, StatusServer};
 use config::RouterConfig;
-use exchange::Reporter;
 use metrics::Metrics;
+use proxy::Reporter;
 use route_table::RouteTable;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,9 +1,7 @@
 //! The router's own error responses, worded exactly as gorouter's (`"%d %s: %s\n"` body,
 //! reason in `X-Cf-Routererror`), so clients and tests written against gorouter see the same.
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::Full;
+use crate::rewrite::{push_decimal, push_header};
 
 /// Why the router answered itself instead of a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +26,24 @@ pub enum RouteError {
 
 impl RouteError {
     /// HTTP status.
-    pub fn status(&self) -> StatusCode {
+    pub fn status(&self) -> u16 {
         match self {
             RouteError::EmptyHost
             | RouteError::InvalidAppInstanceHeader
-            | RouteError::UnknownInstance { .. } => StatusCode::BAD_REQUEST,
-            RouteError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
-            RouteError::NoEndpoints { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            RouteError::EndpointFailure => StatusCode::BAD_GATEWAY,
+            | RouteError::UnknownInstance { .. } => 400,
+            RouteError::UnknownRoute { .. } => 404,
+            RouteError::NoEndpoints { .. } => 503,
+            RouteError::EndpointFailure => 502,
+        }
+    }
+
+    /// The status line's reason phrase.
+    pub fn reason(&self) -> &'static str {
+        match self.status() {
+            400 => "Bad Request",
+            404 => "Not Found",
+            503 => "Service Unavailable",
+            _ => "Bad Gateway",
         }
     }
 
@@ -72,36 +80,49 @@ impl RouteError {
 
     /// The full body: `"404 Not Found: Requested route ('x') does not exist.\n"`.
     pub fn body(&self) -> String {
-        let status = self.status();
-        format!(
-            "{} {}: {}\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            self.message()
-        )
+        format!("{} {}: {}\n", self.status(), self.reason(), self.message())
     }
 
-    /// The response.
-    pub fn response(&self) -> Response<Full<Bytes>> {
-        let mut response = Response::new(Full::new(Bytes::from(self.body())));
-        *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert("x-cf-routererror", HeaderValue::from_static(self.code()));
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache, no-store"),
-        );
-        response
+    /// Writes the whole response (head and body) to `out`; with `close`, announces that the
+    /// connection closes after it.
+    pub fn write_response(&self, out: &mut Vec<u8>, close: bool) {
+        let body = self.body();
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(self.status()));
+        out.push(b' ');
+        out.extend_from_slice(self.reason().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        push_header(out, b"X-Cf-Routererror", self.code().as_bytes());
+        push_header(out, b"Content-Type", b"text/plain; charset=utf-8");
+        push_header(out, b"Cache-Control", b"no-cache, no-store");
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body.as_bytes());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_are_complete() {
+        let mut out = Vec::new();
+        RouteError::EmptyHost.write_response(&mut out, true);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("X-Cf-Routererror: empty_host\r\n"), "{text}");
+        assert!(
+            text.contains("Content-Length: 47\r\nConnection: close\r\n\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\n400 Bad Request: Request had empty Host header\n"));
+    }
 
     #[test]
     fn bodies_are_gorouter_texts() {
