@@ -241,6 +241,22 @@ impl Controller {
         crashes
     }
 
+    /// The DEA record of the instance with id `instance` (any state the DEA still keeps), for
+    /// the file proxy: a crashed instance's logs stay reachable after the health manager has
+    /// started a new instance at its index.
+    pub async fn locate_instance_by_id(
+        &self,
+        app: &App,
+        instance: &str,
+    ) -> Option<FindDropletReply> {
+        let mut query = find(app.id);
+        query.instances = Some(vec![instance.to_owned()]);
+        let replies = self
+            .find_droplet(&query, 1, self.config.placement.find_timeout_ms)
+            .await;
+        replies.into_iter().find(|r| r.instance == instance)
+    }
+
     /// The DEA record of instance `index` (STARTING, RUNNING or CRASHED; RUNNING preferred),
     /// for the file proxy.
     pub async fn locate_instance(&self, app: &App, index: u32) -> Option<FindDropletReply> {

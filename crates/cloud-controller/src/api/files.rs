@@ -1,6 +1,7 @@
 //! `GET /apps/:name/instances/:index/files[/*path]`: the instance directory on its DEA,
 //! located with `dea.find.droplet` (STARTING, RUNNING or CRASHED, so crash logs are
-//! readable) and fetched from the DEA's file server at `<file_uri><staged>/<path>` with the
+//! readable; `:index` may also be an instance id, so the logs of a crashed instance stay
+//! reachable after the health manager restarted its index) and fetched from the DEA's file server at `<file_uri><staged>/<path>` with the
 //! basic-auth credentials of the reply. The body and content type are passed through.
 
 use crate::api::apps::find_app;
@@ -44,17 +45,17 @@ async fn fetch(
             format!("Could not find instance: '{index}'"),
         )
     };
-    let index: u32 = index.parse().map_err(|_| not_found())?;
     if path.split('/').any(|p| p == "..") {
         return Err(CloudError::new(
             ErrorKind::AppFileNotFound,
             format!("Could not find : '{path}'"),
         ));
     }
-    let instance = cc
-        .locate_instance(&app, index)
-        .await
-        .ok_or_else(not_found)?;
+    let located = match index.parse::<u32>() {
+        Ok(index) => cc.locate_instance(&app, index).await,
+        Err(_) => cc.locate_instance_by_id(&app, &index).await,
+    };
+    let instance = located.ok_or_else(not_found)?;
     let base = instance.file_uri.trim_end_matches('/');
     let url = format!(
         "{base}/{}/{}",
