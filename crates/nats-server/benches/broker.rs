@@ -7,6 +7,10 @@
 //!   final PING.
 //! * `pubsub`: 1 publisher -> 1 subscriber on separate connections; messages received per
 //!   second (first publish to last MSG received), and the publisher's rate.
+//! * `tap`: `pubsub` while one more connection watches the flow tap (`SUB $CFSIM.flow`) and
+//!   reads every event as fast as it can: the cost of one live viewer on cfsim. nats-server
+//!   has no tap, so there the extra subscription gets nothing (the anchor is plain 1 -> 1).
+//!   Every other scenario runs with the tap compiled in and idle.
 //! * `fanout`: 1 publisher -> 4 subscriber connections on one subject; publish rate and the
 //!   aggregate receive rate.
 //! * `queue`: 1 publisher -> a 4-member queue group; aggregate receive rate, and a check that
@@ -70,9 +74,9 @@ const HELP: &str = "\
 broker benchmark: cfsim nats-server vs nats-server
 
 ARGS (`cargo bench` adds --bench; without it, e.g. under `cargo test --benches`, nothing runs):
-  --scenarios LIST   comma-separated subset of pub,pubsub,fanout,queue,reqrep (default: all)
+  --scenarios LIST   comma-separated subset of pub,pubsub,tap,fanout,queue,reqrep (default: all)
   --pub-msgs N       messages in `pub`          (default 10000000)
-  --pubsub-msgs N    messages in `pubsub`       (default 4000000)
+  --pubsub-msgs N    messages in `pubsub` and `tap` (default 4000000)
   --fanout-msgs N    messages in `fanout`       (default 1000000, each delivered 4 times)
   --queue-msgs N     messages in `queue`        (default 3000000)
   --requests N       requests in `reqrep`       (default 20000, after 1000 warm-up requests)
@@ -93,14 +97,16 @@ ENVIRONMENT:
 enum Scenario {
     Pub,
     PubSub,
+    Tap,
     FanOut,
     Queue,
     ReqRep,
 }
 
-const ALL_SCENARIOS: [Scenario; 5] = [
+const ALL_SCENARIOS: [Scenario; 6] = [
     Scenario::Pub,
     Scenario::PubSub,
+    Scenario::Tap,
     Scenario::FanOut,
     Scenario::Queue,
     Scenario::ReqRep,
@@ -132,6 +138,7 @@ impl Scenario {
         match self {
             Scenario::Pub => "pub",
             Scenario::PubSub => "pubsub",
+            Scenario::Tap => "tap",
             Scenario::FanOut => "fanout",
             Scenario::Queue => "queue",
             Scenario::ReqRep => "reqrep",
@@ -142,6 +149,7 @@ impl Scenario {
         match self {
             Scenario::Pub => "a. publish only",
             Scenario::PubSub => "b. 1 -> 1",
+            Scenario::Tap => "b'. 1 -> 1 + viewer",
             Scenario::FanOut => "c. 1 -> 4 fan-out",
             Scenario::Queue => "d. 4-member queue",
             Scenario::ReqRep => "e. request/reply",
@@ -160,7 +168,7 @@ impl Scenario {
         ];
         match self {
             Scenario::Pub => &PUB,
-            Scenario::PubSub => &PUBSUB,
+            Scenario::PubSub | Scenario::Tap => &PUBSUB,
             Scenario::FanOut => &FANOUT,
             Scenario::Queue => &QUEUE,
             Scenario::ReqRep => &REQREP,
@@ -991,6 +999,7 @@ fn run_scenario(scenario: Scenario, run: &Run) -> Res<Outcome> {
     match scenario {
         Scenario::Pub => run_pub(run),
         Scenario::PubSub => run_pubsub(run),
+        Scenario::Tap => run_tap(run),
         Scenario::FanOut => run_fanout(run),
         Scenario::Queue => run_queue(run),
         Scenario::ReqRep => run_reqrep(run),
@@ -1104,6 +1113,60 @@ fn run_pubsub(run: &Run) -> Res<Outcome> {
         values: vec![d.receive_rate(), d.publish_rate(n)],
         note: None,
     })
+}
+
+/// `pubsub` with a live flow-tap viewer reading as fast as it can.
+fn run_tap(run: &Run) -> Res<Outcome> {
+    let n = run.cfg.pubsub_msgs;
+    let viewer = Conn::subscriber(run.addr, run.cfg.timeout, "$CFSIM.flow 99")?;
+    let stop = AtomicBool::new(false);
+    let (delivery, watched) = thread::scope(|s| {
+        let watcher = s.spawn(|| watch_tap(viewer, &stop));
+        let delivery = deliver(run, n, 1, false);
+        stop.store(true, Ordering::Relaxed);
+        (delivery, watcher.join().expect("viewer thread panicked"))
+    });
+    let d = delivery?;
+    check_each_got_all(&d, n)?;
+    let (events, dropped) = watched.map_err(|e| format!("viewer: {e}"))?;
+    Ok(Outcome {
+        values: vec![d.receive_rate(), d.publish_rate(n)],
+        note: Some(format!(
+            "the viewer read {events} events during the run; last drop notice: {dropped} dropped"
+        )),
+    })
+}
+
+/// Reads the viewer's events until `stop`; returns (events read, last reported drops).
+fn watch_tap(mut conn: Conn, stop: &AtomicBool) -> Res<(u64, u64)> {
+    let (mut events, mut dropped) = (0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        let mut pongs = 0;
+        conn.r.drain(|f| {
+            match f {
+                Frame::Msg(m) if m.subject == b"$CFSIM.flow" => events += 1,
+                Frame::Msg(m) => dropped = drops_in(m.payload).unwrap_or(dropped),
+                Frame::Ping => pongs += 1,
+                _ => {}
+            }
+            Ok(Flow::Continue)
+        })?;
+        for _ in 0..pongs {
+            conn.send(b"PONG\r\n")?;
+        }
+        conn.r.fill()?;
+    }
+    Ok((events, dropped))
+}
+
+/// `N` of a drop notice `{"dropped":N,...}`.
+fn drops_in(payload: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let rest = text.split_once("\"dropped\":")?.1;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn run_fanout(run: &Run) -> Res<Outcome> {

@@ -11,6 +11,7 @@ use crate::parser::{self, Limits, Op, ParseError, Pub};
 use crate::server::ServerState;
 use crate::sublist::{is_valid_literal_subject, is_valid_subject, SublistResult};
 use crate::subscription::{Admit, Subscription};
+use crate::tap::{self, Capture};
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -94,7 +95,7 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    fn new(cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
+    pub(crate) fn new(cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
         ClientShared {
             cid,
             addr,
@@ -176,6 +177,19 @@ impl ClientShared {
         Pushed {
             wake: was_empty,
             congested: pending > self.stall_threshold(),
+        }
+    }
+
+    /// Appends a MSG the broker itself sends (the flow tap's events) and wakes the writer.
+    pub(crate) fn push_internal(&self, subject: &[u8], sid: &[u8], payload: &[u8]) {
+        let frame = Frame {
+            subject,
+            reply: None,
+            header_len: None,
+            payload,
+        };
+        if self.push_msg(&frame, sid).wake {
+            self.outbound.wake();
         }
     }
 
@@ -621,25 +635,61 @@ impl Connection {
         let Some(result) = self.lookup(frame.subject) else {
             return 0;
         };
+        if self.server.tap.is_active() && !tap::is_reserved(frame.subject) {
+            return self.route_tapped(&result, frame);
+        }
         let mut delivered = 0;
         for sub in &result.psubs {
             delivered += self.deliver(sub, frame) as usize;
         }
         for group in &result.qsubs {
-            delivered += self.deliver_to_group(group, frame) as usize;
+            delivered += self.deliver_to_group(group, frame).is_some() as usize;
         }
         delivered
     }
 
-    fn deliver_to_group(&mut self, group: &[Arc<Subscription>], frame: &Frame<'_>) -> bool {
+    /// [`route`](Self::route) while someone watches: the same deliveries, then the capture
+    /// (who got it) handed to the tap.
+    fn route_tapped(&mut self, result: &SublistResult<Subscription>, frame: &Frame<'_>) -> usize {
+        let ts_ns = unix_nanos();
+        let mut receivers = Vec::new();
+        for sub in &result.psubs {
+            if self.deliver(sub, frame) {
+                receivers.push(sub.clone());
+            }
+        }
+        for group in &result.qsubs {
+            if let Some(sub) = self.deliver_to_group(group, frame) {
+                receivers.push(sub.clone());
+            }
+        }
+        let delivered = receivers.len();
+        let body = &frame.payload[frame.header_len.unwrap_or(0)..];
+        let capture = Capture::new(
+            ts_ns,
+            frame.subject,
+            frame.reply,
+            body,
+            self.shared.clone(),
+            receivers,
+        );
+        self.server.tap.publish(capture);
+        delivered
+    }
+
+    /// Delivers to one member of a queue group, starting at a random one; returns it.
+    fn deliver_to_group<'g>(
+        &mut self,
+        group: &'g [Arc<Subscription>],
+        frame: &Frame<'_>,
+    ) -> Option<&'g Arc<Subscription>> {
         if group.is_empty() {
-            return false;
+            return None;
         }
         let start = (self.next_random() % group.len() as u64) as usize;
-        (0..group.len()).any(|i| {
-            let sub = &group[(start + i) % group.len()];
-            self.deliver(sub, frame)
-        })
+        (0..group.len())
+            .map(|i| &group[(start + i) % group.len()])
+            .find(|sub| self.deliver(sub, frame))
     }
 
     fn deliver(&mut self, sub: &Arc<Subscription>, frame: &Frame<'_>) -> bool {
@@ -736,7 +786,8 @@ impl Connection {
                 sid.into(),
                 self.shared.clone(),
             ));
-            if self.server.sublist.insert(sub.clone()).is_err() {
+            let viewer = tap::is_viewer(&sub);
+            if !viewer && self.server.sublist.insert(sub.clone()).is_err() {
                 self.send(b"-ERR 'Invalid Subject'\r\n");
                 return;
             }
@@ -744,7 +795,10 @@ impl Connection {
                 .subs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(sid.into(), sub);
+                .insert(sid.into(), sub.clone());
+            if viewer {
+                self.server.tap.add_viewer(&self.server, &sub);
+            }
         }
         self.ok();
     }
@@ -796,6 +850,7 @@ impl Connection {
         for (_, sub) in subs {
             if sub.mark_removed() {
                 let _ = self.server.sublist.remove(&sub);
+                self.server.forget_viewer(&sub);
             }
         }
     }

@@ -23,6 +23,10 @@ pub struct Info {
     pub client_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+    /// cfsim only: the subject of the flow tap (`$CFSIM.flow`); clients ignore unknown fields,
+    /// and flow tools read it to tell the bundled broker from another NATS server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_tap: Option<String>,
 }
 
 impl Info {
@@ -112,6 +116,7 @@ mod tests {
             max_payload: 1048576,
             client_id: Some(3),
             client_ip: Some("127.0.0.1".into()),
+            flow_tap: None,
         };
         let line = String::from_utf8(info.to_line()).unwrap();
         assert!(line.starts_with(

@@ -9,6 +9,7 @@
 //! - `client`: one connection's read loop and op handling; `outbound`: its write side;
 //! - `sublist`: the subscription index; `subscription`: what it stores;
 //! - `server`: shared state, accept loop; `monitor`: `/varz` `/connz` `/subsz` `/healthz`;
+//! - `tap`: every delivery as a flow event for viewers subscribed to `$CFSIM.flow`;
 //! - `options`, `config`: what can be configured, and the nats-server config-file reader.
 
 mod client;
@@ -21,6 +22,7 @@ pub mod parser;
 pub mod server;
 pub mod sublist;
 mod subscription;
+pub mod tap;
 
 pub use client::CloseReason;
 pub use options::{Auth, Options, User};

@@ -6,6 +6,7 @@
 
 use crate::client::ClientShared;
 use crate::server::{ServerState, VERSION};
+use crate::tap::ViewerStats;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -112,6 +113,7 @@ async fn varz(State((s, stats)): State<Shared>) -> Response {
         "slow_consumers": c.slow_consumers.load(Ordering::Relaxed),
         "stale_connections": c.stale_connections.load(Ordering::Relaxed),
         "subscriptions": s.subscription_count(),
+        "flow_tap": s.tap.stats(),
         "http_req_stats": http_req_stats,
     }))
 }
@@ -158,6 +160,9 @@ struct ConnInfo {
     version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     authorized_user: Option<String>,
+    /// cfsim only: this connection watches the flow tap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_tap: Option<ViewerStats>,
 }
 
 async fn connz(State((s, stats)): State<Shared>, Query(args): Query<ConnzArgs>) -> Response {
@@ -173,7 +178,7 @@ async fn connz(State((s, stats)): State<Shared>, Query(args): Query<ConnzArgs>) 
             let mut all: Vec<ConnInfo> = s
                 .clients()
                 .iter()
-                .map(|c| open_info(c, now, with_subs))
+                .map(|c| open_info(&s, c, now, with_subs))
                 .collect();
             all.extend(closed_infos(&s, now));
             all
@@ -181,7 +186,7 @@ async fn connz(State((s, stats)): State<Shared>, Query(args): Query<ConnzArgs>) 
         _ => s
             .clients()
             .iter()
-            .map(|c| open_info(c, now, with_subs))
+            .map(|c| open_info(&s, c, now, with_subs))
             .collect(),
     };
     if let Some(cid) = args.cid {
@@ -202,7 +207,7 @@ async fn connz(State((s, stats)): State<Shared>, Query(args): Query<ConnzArgs>) 
     }))
 }
 
-fn open_info(c: &ClientShared, now: SystemTime, with_subs: bool) -> ConnInfo {
+fn open_info(s: &ServerState, c: &ClientShared, now: SystemTime, with_subs: bool) -> ConnInfo {
     let meta = c.meta.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let (out_msgs, out_bytes) = c.out_counts();
     let last =
@@ -230,6 +235,7 @@ fn open_info(c: &ClientShared, now: SystemTime, with_subs: bool) -> ConnInfo {
         lang: meta.lang,
         version: meta.version,
         authorized_user: meta.user,
+        flow_tap: s.tap.viewer_stats(c.cid),
     }
 }
 
@@ -259,6 +265,7 @@ fn closed_infos(s: &ServerState, now: SystemTime) -> Vec<ConnInfo> {
             lang: c.lang,
             version: c.version,
             authorized_user: None,
+            flow_tap: None,
         })
         .collect()
 }

@@ -12,6 +12,7 @@ use crate::monitor;
 use crate::options::Options;
 use crate::sublist::Sublist;
 use crate::subscription::Subscription;
+use crate::tap::{self, Tap};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +66,8 @@ pub struct ServerState {
     pub http_addr: Option<SocketAddr>,
     pub(crate) sublist: Sublist<Subscription>,
     pub stats: Stats,
+    /// The flow tap (viewers of `$CFSIM.flow`).
+    pub tap: Tap,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     closed: Mutex<VecDeque<ClosedConnection>>,
     next_cid: AtomicU64,
@@ -95,6 +98,7 @@ impl ServerState {
             max_payload: self.opts.max_payload,
             client_id: Some(cid),
             client_ip: Some(addr.ip().to_string()),
+            flow_tap: Some(tap::FLOW_SUBJECT.to_string()),
         }
         .to_line()
     }
@@ -192,9 +196,17 @@ impl ServerState {
             return;
         }
         let _ = self.sublist.remove(sub);
+        self.forget_viewer(sub);
         let mut subs = sub.client.subs.lock().unwrap_or_else(|e| e.into_inner());
         if subs.get(&sub.sid).is_some_and(|s| Arc::ptr_eq(s, sub)) {
             subs.remove(&sub.sid);
+        }
+    }
+
+    /// Ends the viewer of a removed subscription, if it was one.
+    pub(crate) fn forget_viewer(&self, sub: &Arc<Subscription>) {
+        if tap::is_viewer(sub) {
+            self.tap.remove_viewer(sub);
         }
     }
 
@@ -250,6 +262,7 @@ impl Server {
             http_addr,
             sublist: Sublist::new(),
             stats: Stats::default(),
+            tap: Tap::default(),
             clients: Mutex::new(HashMap::new()),
             closed: Mutex::new(VecDeque::new()),
             next_cid: AtomicU64::new(0),

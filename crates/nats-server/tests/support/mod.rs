@@ -302,6 +302,15 @@ impl Running {
         format!("nats://{}", self.addr)
     }
 
+    /// Our broker's handle (its shared state: counters, the flow tap); `None` for the
+    /// reference.
+    pub fn ours(&self) -> Option<&ServerHandle> {
+        match &self.inner {
+            Inner::Ours(handle) => Some(handle),
+            _ => None,
+        }
+    }
+
     /// Stops the broker and starts a new one with the same options on the SAME port.
     pub async fn restart(&mut self) {
         self.stop_inner().await;
@@ -761,6 +770,11 @@ impl RawClient {
             self.label,
             String::from_utf8_lossy(&data)
         );
+    }
+
+    /// Reads whatever bytes arrive next (raw, unparsed); 0 at EOF.
+    pub async fn read_bytes(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reader.read(buf).await
     }
 
     /// Asserts nothing at all (not even EOF) arrives for `d`. Use only where the absence of a
