@@ -4,11 +4,14 @@
 mod cloud_controller;
 mod component_args;
 mod dea;
+mod flow;
+mod flow_cmd;
 mod health_manager;
 mod mysql_node;
 mod nats_server;
 mod router;
 mod service_gateway;
+mod studio;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +51,10 @@ enum Command {
     /// Run the whole cluster in one process: broker, router, cloud controller, DEAs, health
     /// manager, service gateway and MySQL node.
     Up(up::Args),
+    /// Offline tools over flow recordings: `cfsim flow render FILE.jsonl --format mermaid|plantuml|svg`.
+    Flow(flow_cmd::Args),
+    /// Watch the messages live: sender -> receivers, subject, payload; `--stats`, `--record`.
+    Trace(flow::trace::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +73,8 @@ fn main() -> std::process::ExitCode {
             Command::ServiceGateway(args) => service_gateway::run(args, cli.log_json).await,
             Command::MysqlNode(args) => mysql_node::run(args, cli.log_json).await,
             Command::Up(args) => up::run(args, cli.log_json).await,
+            Command::Flow(args) => flow_cmd::run(args),
+            Command::Trace(args) => flow::trace::run(args).await,
         }
     });
     match result {

@@ -6,6 +6,7 @@
 //! prints the endpoints and the admin login, writes `<data-dir>/cluster.json`, and on
 //! SIGINT/SIGTERM shuts down in reverse order (the health manager first, so nothing is
 //! restarted, then the DEAs, so they kill their apps).
+//! It also serves the flow studio (`studio_url`: the messages live, and the state behind them).
 //! State lives in the data directory, so `cfsim up` again brings the apps back.
 
 mod cluster;
@@ -46,6 +47,10 @@ pub struct Args {
     /// Cloud controller port (ignored with --ephemeral-ports).
     #[arg(long = "cc-port", default_value_t = 9022)]
     pub cc_port: u16,
+    /// Port of the flow studio, the web page that shows the messages live (ignored with
+    /// --ephemeral-ports).
+    #[arg(long = "studio-port", default_value_t = 8090)]
+    pub studio_port: u16,
     /// A MySQL/MariaDB server for the MySQL node (`mysql://user:password@host:port`, an
     /// account that may create databases and users); without it each service instance is a
     /// SQLite database under the data dir.
@@ -95,6 +100,7 @@ fn print_endpoints(file: &cluster_file::ClusterFile, dir: &std::path::Path) {
     println!("  NATS:    {}", file.nats_url);
     println!("  router:  {}", file.router_url);
     println!("  API:     {}", file.api_url);
+    println!("  studio:  {}", file.studio_url);
     println!("  login:   {} / {}", file.admin_email, file.admin_password);
     for c in &file.components {
         println!("  {:<20} {}", c.name, c.status_url);

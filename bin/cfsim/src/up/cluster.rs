@@ -2,11 +2,13 @@
 //! ports, directory under the data dir) and its own NATS connection; nothing is shared in
 //! memory. The broker starts first (everything else needs it), then the rest at once; the
 //! health manager and the service gateway follow the cloud controller, whose bulk API and
-//! service offerings they use.
+//! service offerings they use. The flow studio subscribes to the broker's tap right after the
+//! broker starts (so it sees the whole boot) and learns the status endpoints once all are up.
 
 use super::cluster_file::{ClusterFile, ComponentEntry};
 use super::configs::*;
 use super::Args;
+use crate::studio::{Endpoint, Studio, Targets};
 use anyhow::Context;
 use cfsim_cloud_controller::CloudControllerHandle;
 use cfsim_component::identity::Identity;
@@ -33,6 +35,7 @@ pub struct Cluster {
     gateway: ServiceGatewayHandle,
     node: MysqlNodeHandle,
     deas: Vec<DeaHandle>,
+    studio: Studio,
 }
 
 impl Cluster {
@@ -48,6 +51,10 @@ impl Cluster {
         .await
         .context("start the NATS broker")?;
         let nats_url = format!("nats://{}", broker.client_addr);
+        let studio = Studio::start(port(args, args.studio_port), &nats_url)
+            .await
+            .context("start the flow studio")?;
+        let bulk_password = cfsim_component::identity::secure_uuid();
         let router = async {
             let router = cfsim_router::start(router_config(args, &nats_url))
                 .await
@@ -56,7 +63,9 @@ impl Cluster {
             anyhow::Ok(router)
         };
         let cc = async {
-            let cc = cfsim_cloud_controller::start(cc_config(args, &nats_url, dir, admin_password))
+            let mut config = cc_config(args, &nats_url, dir, admin_password);
+            config.bulk_api_password = Some(bulk_password.clone());
+            let cc = cfsim_cloud_controller::start(config)
                 .await
                 .context("start the cloud controller")?;
             cc.wait_ready().await;
@@ -90,6 +99,16 @@ impl Cluster {
         let (router, (cc, hm, gateway), node, deas) =
             futures::future::try_join4(router, cc, node, deas).await?;
         wait_for_route(&router, &format!("api.{}", args.domain)).await?;
+        studio.set_targets(Targets {
+            router: endpoint(&router.identity, router.status_addr, &router.credentials),
+            health_manager: endpoint(&hm.identity, hm.status_addr, &hm.credentials),
+            deas: deas
+                .iter()
+                .map(|d| endpoint(&d.identity, d.status_addr, &d.status_credentials))
+                .collect(),
+            cc_api_url: cc.api_url(),
+            bulk_password,
+        });
         Ok(Cluster {
             broker,
             router,
@@ -98,6 +117,7 @@ impl Cluster {
             gateway,
             node,
             deas,
+            studio,
         })
     }
 
@@ -150,6 +170,7 @@ impl Cluster {
             domain: domain.to_owned(),
             admin_email: admin_email.to_owned(),
             admin_password: admin_password.to_owned(),
+            studio_url: self.studio.url(),
             components,
         }
     }
@@ -158,6 +179,7 @@ impl Cluster {
     /// the gateway (its deactivation reaches the CC), then the DEAs (they kill their apps and
     /// tell the others), then the rest.
     pub async fn shutdown(self) {
+        self.studio.shutdown().await;
         futures::join!(self.hm.shutdown(), self.gateway.shutdown());
         futures::future::join_all(self.deas.into_iter().map(|d| d.shutdown())).await;
         self.node.shutdown().await;
@@ -174,6 +196,17 @@ fn entry(identity: &Identity, status: SocketAddr, credentials: &Credentials) -> 
         component_type: identity.component_type.clone(),
         status_url: format!("http://{status}"),
         credentials: credentials.pair().to_vec(),
+    }
+}
+
+/// A status server as the studio reads it.
+fn endpoint(identity: &Identity, status: SocketAddr, credentials: &Credentials) -> Endpoint {
+    let [user, password] = credentials.pair();
+    Endpoint {
+        name: identity.connection_name(),
+        url: format!("http://{status}"),
+        user,
+        password,
     }
 }
 

@@ -18,6 +18,8 @@ pub struct ClusterFile {
     pub domain: String,
     pub admin_email: String,
     pub admin_password: String,
+    /// The flow studio's page.
+    pub studio_url: String,
     pub components: Vec<ComponentEntry>,
 }
 
@@ -68,6 +70,7 @@ mod tests {
             domain: "localhost".into(),
             admin_email: "admin@localhost".into(),
             admin_password: "pw".into(),
+            studio_url: "http://127.0.0.1:4/".into(),
             components: vec![ComponentEntry {
                 name: "router-0".into(),
                 component_type: "Router".into(),
@@ -80,6 +83,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["components"][0]["type"], "Router");
         assert_eq!(json["api_url"], "http://api.localhost:2");
+        assert_eq!(json["studio_url"], "http://127.0.0.1:4/");
         assert_eq!(serde_json::from_str::<ClusterFile>(&text).unwrap(), file);
         remove(&dir);
         assert!(!path(&dir).exists());
