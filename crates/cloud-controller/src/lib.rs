@@ -250,7 +250,6 @@ async fn start_status(
     nats: &NatsConnection,
     cc: &Arc<Controller>,
 ) -> Result<(StatusServer, Credentials, tokio::task::JoinHandle<()>), StartError> {
-    let credentials = Credentials::from_config(&config.common.status);
     let varz_cc = cc.clone();
     let timers = config.timers();
     let varz = Arc::new(move || {
@@ -260,24 +259,13 @@ async fn start_status(
         own.extend(timers.varz());
         own
     });
-    let status = StatusServer::start(
+    let announced = announce::start_announced(
+        &nats.client,
+        identity,
         &config.common.status,
-        credentials.clone(),
-        identity.clone(),
         varz,
         StatusOptions::default(),
     )
-    .await
-    .map_err(|source| StartError::Io {
-        what: "bind the status server",
-        source,
-    })?;
-    let discover = announce::register(
-        &nats.client,
-        identity.clone(),
-        status.addr.port(),
-        &credentials,
-    )
     .await?;
-    Ok((status, credentials, discover))
+    Ok((announced.status, announced.credentials, announced.discover))
 }

@@ -26,6 +26,46 @@ pub enum AnnounceError {
     /// The announcement could not be published.
     #[error("publish vcap.component.announce: {0}")]
     Publish(#[from] async_nats::PublishError),
+    /// The status server could not bind its listener.
+    #[error("bind the status server: {0}")]
+    Status(#[from] std::io::Error),
+}
+
+/// A component's status server, started and announced: `/varz` and `/healthz` listening,
+/// `vcap.component.announce` published and `vcap.component.discover` answered.
+pub struct Announced {
+    /// The running status server.
+    pub status: crate::status::StatusServer,
+    /// The credentials it accepts (and the announcement carries).
+    pub credentials: Credentials,
+    /// The task answering `vcap.component.discover`.
+    pub discover: JoinHandle<()>,
+}
+
+/// Starts the status server of `identity` on `config` with its `/varz` source, then
+/// [`register`]s it: the two steps every component takes, in the order VCAP took them.
+pub async fn start_announced(
+    client: &Client,
+    identity: &Identity,
+    config: &crate::config::StatusConfig,
+    varz: crate::varz::VarzSource,
+    options: crate::status::StatusOptions,
+) -> Result<Announced, AnnounceError> {
+    let credentials = Credentials::from_config(config);
+    let status = crate::status::StatusServer::start(
+        config,
+        credentials.clone(),
+        identity.clone(),
+        varz,
+        options,
+    )
+    .await?;
+    let discover = register(client, identity.clone(), status.addr.port(), &credentials).await?;
+    Ok(Announced {
+        status,
+        credentials,
+        discover,
+    })
 }
 
 /// The announcement for this identity, status server port and credentials.

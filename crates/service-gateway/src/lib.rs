@@ -315,28 +315,16 @@ async fn start_status(
     provisioner: &Arc<Provisioner>,
     loaded: &watch::Receiver<bool>,
 ) -> Result<(StatusServer, Credentials, tokio::task::JoinHandle<()>), StartError> {
-    let credentials = Credentials::from_config(&config.common.status);
     let varz = varz_source(config, provisioner, loaded);
-    let status = StatusServer::start(
+    let announced = announce::start_announced(
+        &nats.client,
+        identity,
         &config.common.status,
-        credentials.clone(),
-        identity.clone(),
         varz,
         StatusOptions::default(),
     )
-    .await
-    .map_err(|source| StartError::Io {
-        what: "bind the status server",
-        source,
-    })?;
-    let discover = announce::register(
-        &nats.client,
-        identity.clone(),
-        status.addr.port(),
-        &credentials,
-    )
     .await?;
-    Ok((status, credentials, discover))
+    Ok((announced.status, announced.credentials, announced.discover))
 }
 
 /// `/varz`: nodes with their capacity, instance and binding counts, counters, timers.
