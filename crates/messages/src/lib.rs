@@ -22,7 +22,8 @@
 //! [`droplet`] (instance reports to the HM: `dea.heartbeat`, `droplet.*`), [`health_manager`]
 //! (`healthmanager.*`, `cloudcontrollers.hm.requests`), [`cloud_controller`] (bulk credentials,
 //! stager), [`service`] (`<svc>.*` node/provisioner), [`gateway`] (the service gateway's HTTP
-//! JSON bodies) and [`subjects`] (subject names, builders and a described catalogue).
+//! JSON bodies), [`flow`] (cfsim's own HTTP hops for the flow tools, not v1's) and
+//! [`subjects`] (subject names, builders and a described catalogue).
 //! Everything is re-exported at the crate root.
 //!
 //! The crate does no I/O; [`decode`] and [`encode`] are thin serde_json wrappers that also know
@@ -35,6 +36,7 @@ pub mod cloud_controller;
 pub mod component;
 pub mod dea;
 pub mod droplet;
+pub mod flow;
 pub mod gateway;
 pub mod health_manager;
 pub mod router;
@@ -45,6 +47,7 @@ pub use cloud_controller::*;
 pub use component::*;
 pub use dea::*;
 pub use droplet::*;
+pub use flow::*;
 pub use gateway::*;
 pub use health_manager::*;
 pub use router::*;
