@@ -13,6 +13,7 @@ mod cluster;
 mod cluster_file;
 mod configs;
 mod data_dir;
+mod recording;
 
 use anyhow::Context;
 use cfsim_component::logging::{self, LogConfig};
@@ -56,6 +57,11 @@ pub struct Args {
     /// SQLite database under the data dir.
     #[arg(long = "mysql-url")]
     pub mysql_url: Option<String>,
+    /// Record every message between the components, from the boot to the shutdown, into this
+    /// file (JSON lines, one flow event each, as `cfsim trace --record`; draw it with
+    /// `cfsim flow render`).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
     /// Factor on every protocol timer of every component (0.1 = ten times faster).
     #[arg(long = "time-scale", default_value = "1.0")]
     pub time_scale: TimeScale,

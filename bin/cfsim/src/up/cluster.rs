@@ -3,10 +3,12 @@
 //! memory. The broker starts first (everything else needs it), then the rest at once; the
 //! health manager and the service gateway follow the cloud controller, whose bulk API and
 //! service offerings they use. The flow studio subscribes to the broker's tap right after the
-//! broker starts (so it sees the whole boot) and learns the status endpoints once all are up.
+//! broker starts (so it sees the whole boot) and learns the status endpoints once all are up;
+//! so does the `--record` recording, which ends after every component but the broker stopped.
 
 use super::cluster_file::{ClusterFile, ComponentEntry};
 use super::configs::*;
+use super::recording::Recording;
 use super::Args;
 use crate::studio::{Endpoint, Studio, Targets};
 use anyhow::Context;
@@ -36,6 +38,7 @@ pub struct Cluster {
     node: MysqlNodeHandle,
     deas: Vec<DeaHandle>,
     studio: Studio,
+    recording: Option<Recording>,
 }
 
 impl Cluster {
@@ -54,6 +57,10 @@ impl Cluster {
         let studio = Studio::start(port(args, args.studio_port), &nats_url)
             .await
             .context("start the flow studio")?;
+        let recording = match &args.record {
+            Some(path) => Some(Recording::start(&nats_url, path).await?),
+            None => None,
+        };
         let bulk_password = cfsim_component::identity::secure_uuid();
         let router = async {
             let router = cfsim_router::start(router_config(args, &nats_url))
@@ -118,6 +125,7 @@ impl Cluster {
             node,
             deas,
             studio,
+            recording,
         })
     }
 
@@ -185,6 +193,9 @@ impl Cluster {
         self.node.shutdown().await;
         self.cc.shutdown().await;
         self.router.shutdown().await;
+        if let Some(recording) = self.recording {
+            recording.finish().await;
+        }
         self.broker.shutdown().await;
     }
 }
