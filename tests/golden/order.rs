@@ -1,0 +1,192 @@
+//! The essential order of a scenario: a list of steps, each a description and a test on one
+//! flow event, that must match events of the recording in this order (other events may come
+//! between them). A step can look at the events the earlier steps matched, so "the first reply
+//! to the `dea.discover` of step 2" is a step. When the order does not hold, the panic says
+//! which steps matched (and when) and which one never came, with the recording's events.
+
+use cfsim_nats_server::tap::FlowEvent;
+
+type Test = Box<dyn Fn(&FlowEvent, &[FlowEvent]) -> bool + Send + Sync>;
+
+/// One step of an essential order.
+pub struct Step {
+    /// What the step is, for the failure message and docs/FLOWS.md.
+    pub what: String,
+    tests: Vec<Test>,
+}
+
+impl Step {
+    /// A step on any event `test` accepts; it sees the events the earlier steps matched.
+    pub fn new(
+        what: impl Into<String>,
+        test: impl Fn(&FlowEvent, &[FlowEvent]) -> bool + Send + Sync + 'static,
+    ) -> Step {
+        Step {
+            what: what.into(),
+            tests: vec![Box::new(test)],
+        }
+    }
+
+    /// A message on a subject matching the NATS `pattern` (`*` one token, `>` the rest).
+    pub fn subject(pattern: &str) -> Step {
+        let owned = pattern.to_owned();
+        Step::new(format!("`{pattern}`"), move |ev, _| {
+            subject_matches(&owned, &ev.subject)
+        })
+    }
+
+    /// An HTTP request `METHOD path` (the query is ignored; a path ending in `*` is a prefix).
+    pub fn http(method: &str, path: &str) -> Step {
+        let (method, path) = (method.to_owned(), path.to_owned());
+        Step::new(format!("HTTP `{method} {path}`"), move |ev, _| {
+            http_matches(&ev.subject, &method, &path)
+        })
+    }
+
+    /// A reply to the request step `step` matched (its subject is that request's reply).
+    pub fn reply_to(step: usize, what: &str) -> Step {
+        Step::new(format!("reply to {what}"), move |ev, matched| {
+            matched
+                .get(step)
+                .and_then(|req| req.reply.as_deref())
+                .is_some_and(|inbox| inbox == ev.subject)
+        })
+    }
+
+    /// ... sent by a connection whose name starts with `name`.
+    pub fn from(self, name: &str) -> Step {
+        let owned = name.to_owned();
+        self.and(format!("from `{name}`"), move |ev, _| {
+            ev.sender.name.starts_with(&owned)
+        })
+    }
+
+    /// ... received by a connection whose name starts with `name`.
+    pub fn to(self, name: &str) -> Step {
+        let owned = name.to_owned();
+        self.and(format!("to `{name}`"), move |ev, _| {
+            ev.receivers.iter().any(|r| r.name.starts_with(&owned))
+        })
+    }
+
+    /// ... whose payload `test` accepts (`what` says how, for the docs).
+    pub fn payload(
+        self,
+        what: &str,
+        test: impl Fn(&serde_json::Value) -> bool + Send + Sync + 'static,
+    ) -> Step {
+        self.and(what.to_owned(), move |ev, _| test(&ev.payload))
+    }
+
+    /// ... and `test` holds too.
+    pub fn and(
+        mut self,
+        what: String,
+        test: impl Fn(&FlowEvent, &[FlowEvent]) -> bool + Send + Sync + 'static,
+    ) -> Step {
+        self.what = format!("{} {what}", self.what);
+        self.tests.push(Box::new(test));
+        self
+    }
+
+    fn accepts(&self, ev: &FlowEvent, matched: &[FlowEvent]) -> bool {
+        self.tests.iter().all(|test| test(ev, matched))
+    }
+}
+
+/// The events matching `steps` in order (each the first acceptable one after the previous
+/// step's event), or a report of where the order broke.
+pub fn find_in_order(events: &[FlowEvent], steps: &[Step]) -> Result<Vec<FlowEvent>, String> {
+    let mut matched: Vec<FlowEvent> = Vec::new();
+    let mut at = 0;
+    for (index, step) in steps.iter().enumerate() {
+        let found = events[at..]
+            .iter()
+            .position(|ev| step.accepts(ev, &matched));
+        match found {
+            Some(offset) => {
+                matched.push(events[at + offset].clone());
+                at += offset + 1;
+            }
+            None => return Err(report(events, steps, &matched, index)),
+        }
+    }
+    Ok(matched)
+}
+
+fn report(events: &[FlowEvent], steps: &[Step], matched: &[FlowEvent], missing: usize) -> String {
+    let start = events.first().map_or(0, |e| e.ts_ns);
+    let mut text = String::from("the essential order does not hold:\n");
+    for (step, ev) in steps.iter().zip(matched) {
+        text += &format!("  ok   {} at +{}\n", step.what, millis(ev.ts_ns - start));
+    }
+    text += &format!("  MISSING {}\n", steps[missing].what);
+    text += "events of the recording:\n";
+    for ev in events {
+        text += &format!("  {}\n", describe(ev, start));
+    }
+    text
+}
+
+/// One line per event: `+12.3 ms sender -> receivers subject`.
+pub fn describe(ev: &FlowEvent, start_ns: u64) -> String {
+    let receivers: Vec<&str> = ev.receivers.iter().map(|r| r.name.as_str()).collect();
+    format!(
+        "+{} {} -> [{}] {}",
+        millis(ev.ts_ns.saturating_sub(start_ns)),
+        ev.sender.name,
+        receivers.join(","),
+        ev.subject
+    )
+}
+
+fn millis(ns: u64) -> String {
+    format!("{:.1} ms", ns as f64 / 1e6)
+}
+
+/// NATS subject matching: `*` is one token, `>` the rest.
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    for want in pattern.split('.') {
+        match (want, tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (want, Some(token)) if want == token => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
+}
+
+fn http_matches(subject: &str, method: &str, path: &str) -> bool {
+    let Some((got_method, target)) = subject.split_once(' ') else {
+        return false;
+    };
+    let got_path = target.split('?').next().unwrap_or(target);
+    got_method == method
+        && match path.strip_suffix('*') {
+            Some(prefix) => got_path.starts_with(prefix),
+            None => got_path == path,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_match_like_nats() {
+        assert!(subject_matches("dea.*.start", "dea.0-abc.start"));
+        assert!(!subject_matches("dea.*.start", "dea.start"));
+        assert!(subject_matches("router.>", "router.register"));
+        assert!(!subject_matches("router.register", "router.registers"));
+    }
+
+    #[test]
+    fn http_requests_match_by_method_and_path() {
+        assert!(http_matches("POST /apps", "POST", "/apps"));
+        assert!(http_matches("GET /apps/x?y=1", "GET", "/apps/x"));
+        assert!(http_matches("PUT /apps/x/application", "PUT", "/apps/*"));
+        assert!(!http_matches("dea.discover", "POST", "/apps"));
+    }
+}
