@@ -29,10 +29,14 @@ pub struct Client {
     token: Option<String>,
 }
 
+/// vmc's User-Agent: `vmc/<version>` (the flow tools name vmc by its product token).
+pub const USER_AGENT: &str = concat!("vmc/", env!("CARGO_PKG_VERSION"));
+
 /// The HTTP client vmc uses everywhere: `*.localhost` on loopback, no redirects, bounded
-/// connect time.
+/// connect time, [`USER_AGENT`].
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
+        .user_agent(USER_AGENT)
         .dns_resolver(Arc::new(LocalhostResolver))
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
@@ -369,6 +373,29 @@ fn progress_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_user_agent_starts_with_vmc() {
+        assert!(USER_AGENT.starts_with("vmc/"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                headers["user-agent"].to_str().unwrap().to_owned()
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let sent = http_client()
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(sent, USER_AGENT);
+    }
 
     #[test]
     fn targets_are_normalized() {

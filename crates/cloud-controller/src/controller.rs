@@ -1,5 +1,5 @@
 //! The shared state of a running cloud controller ([`Controller`]): the store, the blobs, the
-//! NATS client, the DEA pool, the service gateway client, the config, the token key. The REST handlers, the NATS
+//! NATS client, the DEA pool, the HTTP clients (gateways, DEA file servers), the config, the token key. The REST handlers, the NATS
 //! subscriptions and the boot recovery all work through it; the app lifecycle
 //! ([`crate::lifecycle`]) and the queries ([`crate::queries`]) are `impl Controller` blocks.
 
@@ -25,6 +25,9 @@ pub struct Controller {
     pub pool: DeaPool,
     /// Calls to the service gateways.
     pub gateway: GatewayClient,
+    /// The CC's HTTP client (User-Agent: its connection name), for calls to DEA file servers
+    /// and, inside [`GatewayClient`], to gateways.
+    pub http: reqwest::Client,
     /// The config.
     pub config: Arc<CloudControllerConfig>,
     /// Base of `executableUri` (no trailing slash).

@@ -69,12 +69,17 @@ impl Gateway {
 }
 
 /// The HTTP client shared by every gateway call.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GatewayClient {
     http: reqwest::Client,
 }
 
 impl GatewayClient {
+    /// Calls through `http` (the CC's client, its User-Agent the CC's connection name).
+    pub fn new(http: reqwest::Client) -> GatewayClient {
+        GatewayClient { http }
+    }
+
     /// `POST /gateway/v1/configurations`.
     pub async fn provision(
         &self,

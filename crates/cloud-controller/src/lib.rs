@@ -11,7 +11,7 @@
 //! CC listens to, bulk credentials included), [`recovery`] (restart STARTED apps at boot),
 //! [`services`] (provision, bind and their gateway calls through [`gateway_client`]), [`api`]
 //! (axum handlers, the health manager's `/bulk` API and the gateways' `/services/v1` among
-//! them).
+//! them; every exchange reported as HTTP hops while a flow viewer watches).
 
 pub mod api;
 pub mod blobs;
@@ -31,6 +31,8 @@ pub mod subscriptions;
 pub mod token;
 
 use cfsim_component::announce;
+use cfsim_component::http_client;
+use cfsim_component::http_hops::HopReporter;
 use cfsim_component::identity::{secure_uuid, Identity};
 use cfsim_component::nats::{self, NatsConnection};
 use cfsim_component::status::{Credentials, StatusOptions, StatusServer};
@@ -89,6 +91,7 @@ pub struct CloudControllerHandle {
     pub identity: Identity,
     /// The shared state (for embedding and tests).
     pub controller: Arc<Controller>,
+    hops: HopReporter,
     nats: NatsConnection,
     status: StatusServer,
     stop: watch::Sender<bool>,
@@ -105,6 +108,11 @@ impl CloudControllerHandle {
     /// The NATS connection.
     pub fn nats(&self) -> &NatsConnection {
         &self.nats
+    }
+
+    /// The reporter of the API's HTTP hops (named after the NATS connection).
+    pub fn hops(&self) -> &HopReporter {
+        &self.hops
     }
 
     /// Waits until NATS is connected and the subscriptions are on the server.
@@ -186,6 +194,8 @@ pub async fn start(config: CloudControllerConfig) -> Result<CloudControllerHandl
         &config.common.local_host,
     );
     let nats = nats::connect(&identity.connection_name(), &config.common.nats).await?;
+    let hops = HopReporter::start(&nats.client, &identity.connection_name()).await?;
+    let http = http_client::client(&identity.connection_name());
     let route_host = if api_addr.ip().is_unspecified() {
         config.common.local_host.clone()
     } else {
@@ -203,7 +213,8 @@ pub async fn start(config: CloudControllerConfig) -> Result<CloudControllerHandl
         blobs,
         nats: nats.client.clone(),
         pool: placement::DeaPool::new(config.advertise_expiry()),
-        gateway: gateway_client::GatewayClient::default(),
+        gateway: gateway_client::GatewayClient::new(http.clone()),
+        http,
         route: controller::own_route(&route_host, api_addr.port(), &config.domain),
         config: config.clone(),
         external_url,
@@ -216,7 +227,7 @@ pub async fn start(config: CloudControllerConfig) -> Result<CloudControllerHandl
     let (status, credentials, discover) =
         start_status(&config, &identity, &nats, &controller).await?;
     let (stop, mut stopped) = watch::channel(false);
-    let app = api::router(controller.clone());
+    let app = hops.wrap(api::router(controller.clone()));
     tasks.spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -236,6 +247,7 @@ pub async fn start(config: CloudControllerConfig) -> Result<CloudControllerHandl
         credentials,
         identity,
         controller,
+        hops,
         nats,
         status,
         stop,

@@ -61,9 +61,11 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// A new agent with no instances.
+    /// A new agent with no instances; `connection_name` is the DEA's NATS connection name
+    /// (the User-Agent of its droplet downloads).
     pub fn new(
         config: Arc<DeaConfig>,
+        connection_name: &str,
         id: String,
         nats: Client,
         file_port: u16,
@@ -72,7 +74,7 @@ impl Agent {
         Agent {
             host: config.common.local_host.clone(),
             runtimes: process::resolve_runtimes(&config.runtimes),
-            cache: DropletCache::new(config.droplets_dir()),
+            cache: DropletCache::new(config.droplets_dir(), connection_name),
             config,
             id,
             file_port,

@@ -1,7 +1,8 @@
 //! Getting a droplet onto the DEA: the local cache by SHA-1, else an HTTP download of the start
 //! message's `executableUri`, streamed through SHA-1 and written to `<sha1>.pending`, renamed to
 //! `<sha1>.tgz` only when the hash matches (reference §4.2 step 6; the check is DEA-ng's).
-//! Concurrent fetches of one SHA-1 are serialised, so a droplet is downloaded once.
+//! Concurrent fetches of one SHA-1 are serialised, so a droplet is downloaded once. Downloads
+//! carry the DEA's connection name (`dea-0`) as User-Agent.
 
 use futures::StreamExt;
 use sha1::{Digest, Sha1};
@@ -36,11 +37,12 @@ pub struct DropletCache {
 }
 
 impl DropletCache {
-    /// A cache in `dir` (created on first use).
-    pub fn new(dir: PathBuf) -> Self {
+    /// A cache in `dir` (created on first use), downloading as `user_agent` (the DEA's
+    /// connection name, so the CC's flow hops name the DEA).
+    pub fn new(dir: PathBuf, user_agent: &str) -> Self {
         DropletCache {
             dir,
-            http: reqwest::Client::new(),
+            http: cfsim_component::http_client::client(user_agent),
             locks: Mutex::new(HashMap::new()),
         }
     }
@@ -102,5 +104,34 @@ impl DropletCache {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+
+    #[tokio::test]
+    async fn downloads_carry_the_connection_name() {
+        let bytes = b"droplet".to_vec();
+        let sha1 = hex::encode(Sha1::digest(&bytes));
+        let app = axum::Router::new().route(
+            "/droplet",
+            get(move |headers: HeaderMap| async move {
+                match headers.get("user-agent").map(|v| v.as_bytes()) {
+                    Some(b"dea-3") => Ok(bytes),
+                    _ => Err(StatusCode::FORBIDDEN),
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}/droplet", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DropletCache::new(dir.path().to_owned(), "dea-3");
+        let path = cache.fetch(&sha1, &uri).await.unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"droplet");
     }
 }

@@ -173,6 +173,7 @@ pub async fn start(config: DeaConfig) -> Result<DeaHandle, StartError> {
     .map_err(io("bind the file server"))?;
     let agent = Arc::new(Agent::new(
         config.clone(),
+        &identity.connection_name(),
         identity.uuid.clone(),
         nats.client.clone(),
         files.addr.port(),

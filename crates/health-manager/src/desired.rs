@@ -6,7 +6,8 @@
 //! a page has no results. The credentials come from the NATS request
 //! `cloudcontroller.bulk.credentials`; they are cached, and fetched again after a 401 (the CC
 //! may have restarted with a new password). One app is read with `batch_size=1` and
-//! `bulk_token={"id":<id-1>}`, checking the returned id.
+//! `bulk_token={"id":<id-1>}`, checking the returned id. Its User-Agent is the HM's connection
+//! name, so the CC's flow hops name the health manager.
 
 use cfsim_messages::{
     decode, encode, BulkApp, BulkAppsPage, BulkCredentials, BulkToken,
@@ -54,9 +55,16 @@ pub struct BulkClient {
 }
 
 impl BulkClient {
-    /// A client of the CC at `url` (e.g. `http://127.0.0.1:9022`).
-    pub fn new(nats: async_nats::Client, url: &str, batch_size: u32, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+    /// A client of the CC at `url` (e.g. `http://127.0.0.1:9022`), calling as `user_agent`
+    /// (the HM's connection name, e.g. `health_manager-0`).
+    pub fn new(
+        nats: async_nats::Client,
+        url: &str,
+        batch_size: u32,
+        timeout: Duration,
+        user_agent: &str,
+    ) -> Self {
+        let http = cfsim_component::http_client::builder(user_agent)
             .timeout(timeout)
             .build()
             .unwrap_or_default();

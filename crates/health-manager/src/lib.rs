@@ -134,6 +134,7 @@ pub async fn start(config: HealthManagerConfig) -> Result<HealthManagerHandle, S
         metrics.clone(),
         scans_tx,
         driver::now(),
+        identity.connection_name(),
     ));
     tasks.spawn(announce_start(nats.client.clone(), nats.watch.clone()));
     tracing::info!(status = %status.addr, bulk_api = %config.bulk_api.url,

@@ -22,6 +22,7 @@ async fn a_full_scan_pages_through_the_bulk_api() {
     let mut config = config(&nats_url(&broker), &cc.url);
     config.bulk_api.batch_size = 2;
     let hm = health_manager(config).await;
+    let name = hm.identity.connection_name();
     let pages: Vec<(u64, Vec<u64>)> = [
         cc.next_served().await,
         cc.next_served().await,
@@ -30,6 +31,11 @@ async fn a_full_scan_pages_through_the_bulk_api() {
     .into_iter()
     .map(|s| {
         assert_eq!((s.status, s.batch_size), (200, 2));
+        assert_eq!(
+            s.user_agent.as_deref(),
+            Some(name.as_str()),
+            "named after the HM"
+        );
         (s.after, s.ids)
     })
     .collect();

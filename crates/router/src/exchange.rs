@@ -1,10 +1,12 @@
 //! One request/response exchange on one backend connection: the rewritten head (and the
 //! request body, streamed, while the response is already awaited) goes to the backend; its
 //! interim responses, then its response head (rewritten) and body (streamed) go to the
-//! client. Decides afterwards whether each connection can carry another request.
+//! client (its two response hops reported first, while a flow viewer watches). Decides
+//! afterwards whether each connection can carry another request.
 
 use crate::client_conn::{Client, Next};
 use crate::connection_pool::BackendConn;
+use crate::hops::ForwardHops;
 use crate::http1::framing::Framing;
 use crate::http1::request::RequestHead;
 use crate::http1::response::ResponseHead;
@@ -62,13 +64,25 @@ impl From<ClientNext> for Next {
     }
 }
 
-/// Exchanges `req` (whose backend head is in `client.wire`) on `conn`.
+/// What the response is shaped by: the request it answers, the router's edits, and the hops
+/// to report when its head comes (`None` while no flow viewer watches).
+#[derive(Clone, Copy)]
+struct Answer<'a> {
+    req: &'a RequestHead,
+    edits: &'a ResponseEdits<'a>,
+    hops: Option<&'a ForwardHops<'a>>,
+}
+
+/// Exchanges `req` (whose backend head is in `client.wire`) on `conn`, reporting the response
+/// legs on `hops` when given.
 pub async fn exchange(
     client: &mut Client,
     conn: &mut BackendConn,
     req: &RequestHead,
     edits: &ResponseEdits<'_>,
+    hops: Option<&ForwardHops<'_>>,
 ) -> Result<Responded, ExchangeError> {
+    let answer = Answer { req, edits, hops };
     let fields = &mut client.fields;
     let framing = req.framing.unwrap_or(Framing::Empty);
     if !framing.has_body() {
@@ -82,7 +96,7 @@ pub async fn exchange(
             &mut client.stream,
             &mut client.out,
         );
-        return respond(rd, buf, wr, out, req, edits, fields).await;
+        return respond(rd, buf, wr, out, answer, fields).await;
     }
     let (mut client_rd, mut client_wr) = client.stream.split();
     let (mut backend_rd, mut backend_wr) = conn.stream.split();
@@ -99,8 +113,7 @@ pub async fn exchange(
         &mut conn.buf,
         &mut client_wr,
         &mut client.out,
-        req,
-        edits,
+        answer,
         fields,
     );
     tokio::pin!(upload, download);
@@ -138,14 +151,14 @@ async fn respond<R, W>(
     buf: &mut BytesMut,
     client: &mut W,
     out: &mut Vec<u8>,
-    req: &RequestHead,
-    edits: &ResponseEdits<'_>,
+    answer: Answer<'_>,
     fields: &mut Vec<Field>,
 ) -> Result<Responded, ExchangeError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let Answer { req, edits, hops } = answer;
     let mut received = false;
     let head = loop {
         let head = read_head(backend, buf, fields, &mut received).await?;
@@ -168,9 +181,15 @@ where
         if !req.is_upgrade() {
             return Err(ExchangeError::BadResponse);
         }
+        if let Some(hops) = hops {
+            hops.responded(head.status, None);
+        }
         return Ok(switch_protocols(buf, client, out, &head, fields, edits, head_at).await);
     }
     let framing = head.framing(req.is_head());
+    if let Some(hops) = hops {
+        hops.responded(head.status, Some(framing));
+    }
     let decode = framing == Framing::Chunked && req.http10;
     let close = !req.keep_alive() || framing == Framing::UntilClose || decode;
     let edits = ResponseEdits {

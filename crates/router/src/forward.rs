@@ -1,8 +1,9 @@
 //! Forwarding one routed request: choose a backend that accepts a connection (bounded
 //! attempts, never the same backend twice, retry on refusal), rewrite the head with
 //! gorouter's headers, answer `Expect: 100-continue`, run the exchange (once more on a fresh
-//! connection when a reused idle one turns out closed and the request has no body), and
-//! give the backend connection back to its pool when it can carry another request.
+//! connection when a reused idle one turns out closed and the request has no body; each
+//! attempt is its own router → app hop while a flow viewer watches), and give the backend
+//! connection back to its pool when it can carry another request.
 
 use crate::access_log::AccessRecord;
 use crate::backend::Backend;
@@ -10,6 +11,7 @@ use crate::balancer;
 use crate::client_conn::{Client, Next};
 use crate::connection_pool::{BackendConn, DialError};
 use crate::exchange::{exchange, ClientNext, ExchangeError, Responded};
+use crate::hops::ForwardHops;
 use crate::http1::framing::Framing;
 use crate::http1::request::RequestHead;
 use crate::proxy::{Proxy, Target};
@@ -17,6 +19,7 @@ use crate::request_id::RequestId;
 use crate::rewrite::{self, ClientConnection, Forwarding, ResponseEdits, Sticky};
 use crate::route_error::RouteError;
 use crate::route_table::Pool;
+use cfsim_component::http_hops::Exchange;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
@@ -25,6 +28,8 @@ use tokio::io::AsyncWriteExt;
 pub struct Started {
     pub at: Instant,
     pub wall: SystemTime,
+    /// The client's exchange, reported while a flow viewer watches.
+    pub hop: Option<Exchange>,
 }
 
 /// Forwards `head` to a backend of `pool` and relays the response.
@@ -73,14 +78,18 @@ pub async fn forward(
     };
     let edits = response_edits(proxy, head, &backend, sticky);
     let before_send = started.at.elapsed();
-    let mut result = exchange(client, &mut conn, head, &edits).await;
+    let hops = || {
+        let client = started.hop.as_ref()?;
+        Some(ForwardHops::forwarded(client, &backend, head))
+    };
+    let mut result = exchange(client, &mut conn, head, &edits, hops().as_ref()).await;
     if matches!(result, Err(ExchangeError::NoResponse(_))) && conn.reused && !framing.has_body() {
         conn = backend
             .connections
             .dial(&backend.authority, proxy.config.dial_timeout())
             .await
             .map_err(|_| RouteError::EndpointFailure)?;
-        result = exchange(client, &mut conn, head, &edits).await;
+        result = exchange(client, &mut conn, head, &edits, hops().as_ref()).await;
     }
     let responded = match result {
         Ok(responded) => responded,

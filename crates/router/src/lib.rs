@@ -9,7 +9,8 @@
 //! request/response on a backend connection), [`relay`] (streaming a body), [`rewrite`]
 //! (the heads sent), [`tunnel`] (WebSocket), [`connection_pool`] (keep-alive connections to
 //! backends); [`headers`], [`request_id`], [`route_error`] (gorouter's error texts),
-//! [`metrics`] + [`access_log`] (observability) and [`status`] (`/health`, `/routes`).
+//! [`metrics`] + [`access_log`] (observability), [`hops`] (each exchange as HTTP hops for the
+//! flow tools, while one watches) and [`status`] (`/health`, `/routes`).
 
 pub mod access_log;
 pub mod backend;
@@ -20,6 +21,7 @@ pub mod connection_pool;
 pub mod exchange;
 pub mod forward;
 pub mod headers;
+pub mod hops;
 pub mod http1;
 pub mod metrics;
 pub mod proxy;
@@ -33,6 +35,7 @@ pub mod status;
 pub mod tunnel;
 
 use cfsim_component::announce;
+use cfsim_component::http_hops::HopReporter;
 use cfsim_component::identity::{secure_uuid, Identity};
 use cfsim_component::nats::{self, NatsConnection};
 use cfsim_component::status::{Credentials, StatusOptions, StatusServer};
@@ -85,6 +88,7 @@ pub struct RouterHandle {
     pub metrics: Arc<Metrics>,
     /// The component identity.
     pub identity: Identity,
+    hops: HopReporter,
     nats: NatsConnection,
     status: StatusServer,
     stop: watch::Sender<bool>,
@@ -96,6 +100,11 @@ impl RouterHandle {
     /// The NATS client the router uses.
     pub fn nats(&self) -> &NatsConnection {
         &self.nats
+    }
+
+    /// The reporter of the proxied exchanges' HTTP hops (named after the NATS connection).
+    pub fn hops(&self) -> &HopReporter {
+        &self.hops
     }
 
     /// Waits until the router is connected to NATS and the server has its subscriptions
@@ -137,6 +146,7 @@ pub async fn start(config: RouterConfig) -> Result<RouterHandle, StartError> {
     let access_log = access_log::AccessLog::start(config.access_log.as_deref())
         .map_err(io("open the access log"))?;
     let nats = nats::connect(&identity.connection_name(), &config.common.nats).await?;
+    let hops = HopReporter::start(&nats.client, &identity.connection_name()).await?;
     let router_id = secure_uuid();
     let mut tasks = JoinSet::new();
     registry::start(
@@ -184,6 +194,7 @@ pub async fn start(config: RouterConfig) -> Result<RouterHandle, StartError> {
             metrics: metrics.clone(),
             access_log,
         },
+        hops: hops.clone(),
     });
     tasks.spawn(proxy::serve(listener, proxy, stopped));
     let discover = announce::register(
@@ -202,6 +213,7 @@ pub async fn start(config: RouterConfig) -> Result<RouterHandle, StartError> {
         table,
         metrics,
         identity,
+        hops,
         nats,
         status,
         stop,

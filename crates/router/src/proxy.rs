@@ -1,6 +1,7 @@
 //! The HTTP side: accepts client connections on per-CPU threads, and for each request
 //! resolves the route (empty host, `X-Cf-App-Instance`, table lookup), forwards it (see
-//! `forward`) or answers with gorouter's error, and reports it (metrics, access log).
+//! `forward`) or answers with gorouter's error, and reports it (metrics, access log, and the
+//! HTTP hops while a flow viewer watches).
 //!
 //! The wire protocol is the router's own lean HTTP/1.1 code (`http1`, `relay`, `exchange`)
 //! rather than hyper's server and client: a request costs one read and one write on each
@@ -14,11 +15,13 @@ use crate::config::RouterConfig;
 use crate::connection_pool;
 use crate::forward::{forward, Started};
 use crate::headers::{self, IpText, VCAP_ID_COOKIE};
+use crate::hops;
 use crate::http1::framing::Framing;
 use crate::http1::request::RequestHead;
 use crate::metrics::Metrics;
 use crate::route_error::RouteError;
 use crate::route_table::{host_without_port, Pool, RouteTable};
+use cfsim_component::http_hops::{Exchange, HopReporter};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -32,6 +35,8 @@ pub struct Proxy {
     pub table: Arc<RouteTable>,
     pub config: Arc<RouterConfig>,
     pub reporter: Reporter,
+    /// The HTTP hops of each exchange, while a flow viewer watches.
+    pub hops: HopReporter,
 }
 
 /// Where the end of a request is reported.
@@ -141,6 +146,7 @@ impl Proxy {
         let started = Started {
             at: Instant::now(),
             wall: SystemTime::now(),
+            hop: hops::arrived(&self.hops, &head),
         };
         let mut record = AccessRecord {
             started: Some(started.wall),
@@ -156,7 +162,11 @@ impl Proxy {
         };
         let next = match result {
             Ok(next) => next,
-            Err(error) => self.answer_error(client, &head, error, &mut record).await,
+            Err(error) => {
+                let hop = started.hop.as_ref();
+                self.answer_error(client, &head, error, &mut record, hop)
+                    .await
+            }
         };
         self.reporter.finish(record, started.at, &head);
         client.request_fields = head.into_fields();
@@ -171,6 +181,7 @@ impl Proxy {
         head: &RequestHead,
         error: RouteError,
         record: &mut AccessRecord,
+        hop: Option<&Exchange>,
     ) -> Next {
         if error == RouteError::EndpointFailure {
             self.reporter.metrics.record_bad_gateway();
@@ -178,9 +189,12 @@ impl Proxy {
         record.status = error.status();
         record.router_error = error.code();
         let close = !head.keep_alive() || head.framing != Some(Framing::Empty);
+        record.bytes_out = (error.body().len()) as u64;
+        if let Some(hop) = hop {
+            hop.respond(record.status, Some(record.bytes_out));
+        }
         client.out.clear();
         error.write_response(&mut client.out, close);
-        record.bytes_out = (error.body().len()) as u64;
         let written = client.stream.write_all(&client.out).await;
         client.out.clear();
         match (written, close) {

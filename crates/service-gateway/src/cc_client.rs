@@ -4,7 +4,8 @@
 //! the handle list (`GET /services/v1/offerings/:label/handles`) loaded at start, retried
 //! every `handle_fetch_interval` until it succeeds; until then the API answers 503.
 //!
-//! Every call carries `Content-Type: application/json` and `X-VCAP-Service-Token`. The exact
+//! Every call carries `Content-Type: application/json` and `X-VCAP-Service-Token`, and the
+//! gateway's connection name as User-Agent. The exact
 //! contract is in the crate documentation.
 
 use crate::provisioner::Provisioner;
@@ -40,13 +41,19 @@ pub struct CcClient {
 }
 
 impl CcClient {
-    /// A client for `cc_url`, sending `token`, for offering `label`.
-    pub fn new(cc_url: &str, token: &str, label: &str) -> Result<CcClient, CcError> {
+    /// A client for `cc_url`, sending `token`, for offering `label`, as `user_agent` (the
+    /// gateway's connection name).
+    pub fn new(
+        cc_url: &str,
+        token: &str,
+        label: &str,
+        user_agent: &str,
+    ) -> Result<CcClient, CcError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let token = HeaderValue::from_str(token).map_err(|_| CcError::BadToken)?;
         headers.insert(SERVICE_TOKEN_HEADER, token);
-        let http = reqwest::Client::builder()
+        let http = cfsim_component::http_client::builder(user_agent)
             .default_headers(headers)
             .timeout(CC_REQUEST_TIMEOUT)
             .build()?;
@@ -183,14 +190,14 @@ mod tests {
 
     #[test]
     fn urls_follow_the_cc_base() {
-        let cc = CcClient::new("http://cc:9022/", "t", "mysql-5.1").unwrap();
+        let cc = CcClient::new("http://cc:9022/", "t", "mysql-5.1", "gw-0").unwrap();
         assert_eq!(cc.offerings_url, "http://cc:9022/services/v1/offerings");
         assert_eq!(
             cc.handles_url,
             "http://cc:9022/services/v1/offerings/mysql-5.1/handles"
         );
         assert!(matches!(
-            CcClient::new("http://cc", "bad\ntoken", "l"),
+            CcClient::new("http://cc", "bad\ntoken", "l", "gw-0"),
             Err(CcError::BadToken)
         ));
     }

@@ -6,7 +6,8 @@
 //! (`name-version`), [`nodes`] (announce table and node choice), [`discovery`] (announce
 //! subscription, discover, stale sweep), [`node_request`] (one timed request, late replies),
 //! [`provisioner`] (the four node operations), [`handles`] (instances and bindings in memory),
-//! [`metrics`] (counters), [`api`] (axum) and [`cc_client`] (offering heartbeat, handle load).
+//! [`metrics`] (counters), [`api`] (axum; its exchanges reported as HTTP hops to flow viewers)
+//! and [`cc_client`] (offering heartbeat, handle load).
 //!
 //! # Contract with the cloud controller
 //!
@@ -62,6 +63,7 @@ pub mod provisioner;
 use api::ApiState;
 use cc_client::CcClient;
 use cfsim_component::announce;
+use cfsim_component::http_hops::HopReporter;
 use cfsim_component::identity::Identity;
 use cfsim_component::nats::{self, NatsConnection};
 use cfsim_component::status::{Credentials, StatusOptions, StatusServer};
@@ -124,6 +126,7 @@ pub struct ServiceGatewayHandle {
     label: String,
     provisioner: Arc<Provisioner>,
     cc: CcClient,
+    hops: HopReporter,
     nats: NatsConnection,
     loaded: watch::Receiver<bool>,
     status: StatusServer,
@@ -141,6 +144,11 @@ impl ServiceGatewayHandle {
     /// The NATS connection.
     pub fn nats(&self) -> &NatsConnection {
         &self.nats
+    }
+
+    /// The reporter of the gateway API's HTTP hops (named after the NATS connection).
+    pub fn hops(&self) -> &HopReporter {
+        &self.hops
     }
 
     /// The nodes the provisioner knows, as `/varz` shows them.
@@ -203,13 +211,15 @@ pub async fn start(config: ServiceGatewayConfig) -> Result<ServiceGatewayHandle,
         source,
     })?;
     let url = gateway_url(&config, api_addr);
-    let cc = CcClient::new(&config.cc_url, &config.token, &config.label)?;
     let identity = Identity::new(
         &config.component_type(),
         config.common.index,
         &config.common.local_host,
     );
-    let nats = nats::connect(&identity.connection_name(), &config.common.nats).await?;
+    let name = identity.connection_name();
+    let cc = CcClient::new(&config.cc_url, &config.token, &config.label, &name)?;
+    let nats = nats::connect(&name, &config.common.nats).await?;
+    let hops = HopReporter::start(&nats.client, &name).await?;
     let provisioner = Arc::new(Provisioner::new(
         nats.client.clone(),
         provisioner_options(&config),
@@ -234,7 +244,7 @@ pub async fn start(config: ServiceGatewayConfig) -> Result<ServiceGatewayHandle,
         guard: config.node_timeout() + api::GUARD_MARGIN,
     });
     let (stop, stopped) = watch::channel(false);
-    tasks.spawn(serve(listener, api::router(state), stopped));
+    tasks.spawn(serve(listener, hops.wrap(api::router(state)), stopped));
     tasks.spawn(cc_client::run(
         cc.clone(),
         offering(&config, &url),
@@ -254,6 +264,7 @@ pub async fn start(config: ServiceGatewayConfig) -> Result<ServiceGatewayHandle,
         label: config.label.clone(),
         provisioner,
         cc,
+        hops,
         nats,
         loaded,
         status,

@@ -69,7 +69,8 @@ async fn fetch(
             format!("Error retrieving file '{path}': {e}"),
         )
     };
-    let reply = reqwest::Client::new()
+    let reply = cc
+        .http
         .get(&url)
         .basic_auth(user_name, Some(password))
         .send()

@@ -106,7 +106,8 @@ pub struct Driver {
 
 impl Driver {
     /// Runs the HM until its subscriptions end (the client is closed) or the task is aborted.
-    /// `scans` counts the full scans applied; `started` is the HM's start (epoch seconds).
+    /// `scans` counts the full scans applied; `started` is the HM's start (epoch seconds);
+    /// `connection_name` is the User-Agent of the bulk API calls.
     /// Nothing happens before the first connect: a bulk-credentials request sent before it
     /// could be lost, and the first scan would then wait a whole `database_scan`.
     pub async fn run(
@@ -116,6 +117,7 @@ impl Driver {
         metrics: Arc<Metrics>,
         scans: watch::Sender<u64>,
         started: f64,
+        connection_name: String,
     ) {
         connection.wait_ready().await;
         let nats = connection.client;
@@ -125,6 +127,7 @@ impl Driver {
             &config.bulk_api.url,
             config.bulk_api.batch_size,
             config.bulk_timeout(),
+            &connection_name,
         );
         let mut timers = Timers::new(&config);
         let mut driver = Driver {

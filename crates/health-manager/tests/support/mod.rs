@@ -76,6 +76,8 @@ pub struct Served {
     pub batch_size: u32,
     pub after: u64,
     pub ids: Vec<u64>,
+    /// The request's User-Agent.
+    pub user_agent: Option<String>,
 }
 
 /// The fake cloud controller's state.
@@ -177,6 +179,10 @@ async fn bulk_apps(
         batch_size,
         after: token.id,
         ids: vec![],
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     let failing = cc
         .failures

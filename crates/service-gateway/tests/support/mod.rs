@@ -71,6 +71,7 @@ pub async fn gateway(config: ServiceGatewayConfig) -> ServiceGatewayHandle {
 pub struct OfferingPost {
     pub token: Option<String>,
     pub content_type: Option<String>,
+    pub user_agent: Option<String>,
     pub offering: ServiceOffering,
 }
 
@@ -156,6 +157,7 @@ async fn post_offering(
     let _ = s.offerings.send(OfferingPost {
         token: header(&headers, SERVICE_TOKEN_HEADER),
         content_type: header(&headers, "content-type"),
+        user_agent: header(&headers, "user-agent"),
         offering,
     });
     Json(Empty {})
