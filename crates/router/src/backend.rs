@@ -39,6 +39,10 @@ pub struct Backend {
     pub instance_header: Option<String>,
     /// `X-CF-InstanceIndex` (like `instance_header`).
     pub index_header: Option<String>,
+    /// Registered with a `component` tag (the cloud controller's API): a cfsim component that
+    /// reports its own HTTP hops, so the router names itself to it instead of reporting the
+    /// legs to it (see `cfsim_component::http_hops::VIA_HEADER`).
+    pub is_component: bool,
     /// Milliseconds since the route table's epoch at the last register.
     last_seen_ms: AtomicU64,
     /// Requests in flight.
@@ -57,6 +61,7 @@ impl Backend {
             app_header: spec.app.map(|a| a.to_string()),
             instance_header: header(spec.private_instance_id.as_ref()),
             index_header: header(spec.private_instance_index.as_ref()),
+            is_component: spec.tags.contains_key("component"),
             authority,
             spec,
             last_seen_ms: AtomicU64::new(now_ms),

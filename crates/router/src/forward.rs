@@ -61,6 +61,11 @@ pub async fn forward(
         backend: &backend,
         now_ms,
         drop_expect: answer_continue,
+        via: started
+            .hop
+            .as_ref()
+            .filter(|_| backend.is_component)
+            .map(|_| proxy.hops.name()),
     };
     rewrite::request_head(&mut client.wire, head, &forwarding);
     if answer_continue

@@ -2,7 +2,9 @@
 //! request is two exchanges, four legs: client → router (with the `Host` header; the client
 //! named by its User-Agent product, or `client`), router → app instance (`<ip>:<port>`), app →
 //! router and router → client. A request the router answers itself (404, 502 ...) is the
-//! first exchange only.
+//! first exchange only, and so is one to a component (a backend registered with a `component`
+//! tag, such as the cloud controller's API): the component reports the second exchange itself,
+//! named after the router it reads in `X-Cfsim-Via`.
 //!
 //! The proxy threads pay for this only while a flow viewer watches: [`arrived`] is one
 //! relaxed atomic load and returns `None` otherwise, and every later step only checks that
@@ -36,18 +38,27 @@ fn report_arrival(hops: &HopReporter, head: &RequestHead) -> Option<Exchange> {
 pub struct ForwardHops<'a> {
     /// Client ↔ router.
     pub client: &'a Exchange,
-    /// Router ↔ app instance.
-    pub backend: Exchange,
+    /// Router ↔ app instance (`None` for a component, which reports it itself).
+    pub backend: Option<Exchange>,
 }
 
 impl<'a> ForwardHops<'a> {
     /// The request goes to `backend`: reports router → app (the origin-form target it gets).
     pub fn forwarded(client: &'a Exchange, backend: &Backend, head: &RequestHead) -> Self {
+        if backend.is_component {
+            return ForwardHops {
+                client,
+                backend: None,
+            };
+        }
         let method = String::from_utf8_lossy(head.method());
         let target = String::from_utf8_lossy(head.origin_target());
         let host = String::from_utf8_lossy(head.host());
         let backend = client.onward(&backend.authority, &method, &target, Some(&host));
-        ForwardHops { client, backend }
+        ForwardHops {
+            client,
+            backend: Some(backend),
+        }
     }
 
     /// The app's response head came and goes on to the client: reports app → router, then
@@ -58,7 +69,9 @@ impl<'a> ForwardHops<'a> {
             Some(Framing::Length(n)) => Some(n),
             _ => None,
         };
-        self.backend.respond(status, bytes);
+        if let Some(backend) = &self.backend {
+            backend.respond(status, bytes);
+        }
         self.client.respond(status, bytes);
     }
 }

@@ -22,11 +22,15 @@ pub struct Forwarding<'a> {
     pub now_ms: u64,
     /// The router answered `Expect: 100-continue` itself, so the header is not forwarded.
     pub drop_expect: bool,
+    /// While a flow viewer watches and the backend is a component: the router's name, sent as
+    /// `X-Cfsim-Via` so the component reports its leg as coming from the router.
+    pub via: Option<&'a str>,
 }
 
 /// Request headers the router replaces (or drops) rather than forwards.
-const REPLACED: [&[u8]; 5] = [
+const REPLACED: [&[u8]; 6] = [
     b"x-forwarded-for",
+    b"x-cfsim-via",
     b"x-vcap-request-id",
     b"x-cf-applicationid",
     b"x-cf-instanceid",
@@ -104,6 +108,9 @@ fn forwarding_headers(out: &mut Vec<u8>, head: &RequestHead, f: &Forwarding<'_>)
     }
     if let Some(index) = &b.index_header {
         push_header(out, b"X-CF-InstanceIndex", index.as_bytes());
+    }
+    if let Some(router) = f.via {
+        push_header(out, b"X-Cfsim-Via", router.as_bytes());
     }
 }
 
@@ -325,6 +332,7 @@ mod tests {
             backend: &backend,
             now_ms: 1_700_000_000_123,
             drop_expect,
+            via: None,
         };
         request_head(&mut out, &head, &f);
         String::from_utf8(out).unwrap().replace(id.as_str(), "ID")

@@ -33,21 +33,16 @@ async fn next_hop(sub: &mut async_nats::Subscriber) -> HttpHop {
     decode(&next_message(sub).await.payload).unwrap()
 }
 
-#[tokio::test]
-async fn a_proxied_request_is_four_legs_only_while_watched() {
-    let broker = broker().await;
-    let router = router(config(&broker.url())).await;
-    let dea = nats(&broker.url()).await;
-    let backend = TestBackend::start("b0").await;
-    register(&dea, &registration("hops.vcap.me", backend.port()), None).await;
-    wait_backends(&router, "hops.vcap.me", 1).await;
-    let viewer = nats(&broker.url()).await;
-    let mut hops = subscribe(&viewer, HTTP_HOP).await;
+/// An app instance's registration, as a DEA sends it (no `component` tag).
+fn app_registration(uri: &str, port: u16) -> cfsim_messages::RouterRegister {
+    cfsim_messages::RouterRegister {
+        tags: Some([("framework".to_owned(), "sinatra".to_owned())].into()),
+        ..registration(uri, port)
+    }
+}
 
-    // Unwatched: nothing goes out (checked below: the first hop is the watched request's).
-    let reply = get(router.proxy_addr, "hops.vcap.me", "/unwatched", &[]).await;
-    assert_eq!(reply.status, 200);
-
+/// Publishes a watch beacon and waits until the router sees it.
+async fn watch(viewer: &async_nats::Client, router: &cfsim_router::RouterHandle) {
     let beacon = FlowWatch {
         viewer: "test".into(),
         for_ms: 60_000,
@@ -61,6 +56,29 @@ async fn a_proxied_request_is_four_legs_only_while_watched() {
         .await
         .expect("the router sees the watch in time")
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_proxied_request_is_four_legs_only_while_watched() {
+    let broker = broker().await;
+    let router = router(config(&broker.url())).await;
+    let dea = nats(&broker.url()).await;
+    let backend = TestBackend::start("b0").await;
+    register(
+        &dea,
+        &app_registration("hops.vcap.me", backend.port()),
+        None,
+    )
+    .await;
+    wait_backends(&router, "hops.vcap.me", 1).await;
+    let viewer = nats(&broker.url()).await;
+    let mut hops = subscribe(&viewer, HTTP_HOP).await;
+
+    // Unwatched: nothing goes out (checked below: the first hop is the watched request's).
+    let reply = get(router.proxy_addr, "hops.vcap.me", "/unwatched", &[]).await;
+    assert_eq!(reply.status, 200);
+
+    watch(&viewer, &router).await;
 
     let ua = [("user-agent", "curl/8.5.0")];
     let reply = get(router.proxy_addr, "hops.vcap.me", "/watched?x=1", &ua).await;
@@ -104,5 +122,37 @@ async fn a_proxied_request_is_four_legs_only_while_watched() {
     assert_eq!(route(&returned), (name.as_str(), "client"));
     assert_eq!(returned.id, inbound.id);
     assert_eq!(response(&returned), (404, Some(reply.body.len() as u64)));
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_component_backend_is_told_the_router_and_reports_its_own_leg() {
+    let broker = broker().await;
+    let router = router(config(&broker.url())).await;
+    let cc = nats(&broker.url()).await;
+    let backend = TestBackend::start("api").await;
+    // `registration` carries a `component` tag, as the cloud controller's does.
+    register(&cc, &registration("api.vcap.me", backend.port()), None).await;
+    wait_backends(&router, "api.vcap.me", 1).await;
+    let viewer = nats(&broker.url()).await;
+    let mut hops = subscribe(&viewer, HTTP_HOP).await;
+
+    let unwatched = get(router.proxy_addr, "api.vcap.me", "/info", &[]).await;
+    let seen: serde_json::Value = serde_json::from_str(&unwatched.body).unwrap();
+    assert!(seen["headers"].get("x-cfsim-via").is_none(), "{seen}");
+
+    watch(&viewer, &router).await;
+    let ua = [("user-agent", "vmc/0.1.0"), ("x-cfsim-via", "forged")];
+    let reply = get(router.proxy_addr, "api.vcap.me", "/info", &ua).await;
+    assert_eq!(reply.status, 200);
+    let seen: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let name = router.identity.connection_name();
+    assert_eq!(seen["headers"]["x-cfsim-via"], name.as_str(), "{seen}");
+    let inbound = next_hop(&mut hops).await;
+    let returned = next_hop(&mut hops).await;
+    assert_eq!(route(&inbound), ("vmc", name.as_str()));
+    assert_eq!(route(&returned), (name.as_str(), "vmc"));
+    assert_eq!(returned.id, inbound.id);
+    assert_eq!(response(&returned).0, 200);
     router.shutdown().await;
 }

@@ -1,9 +1,9 @@
 //! HTTP hops for axum servers (the cloud controller, the service gateway): a middleware that
-//! reports the request leg when a request arrives (from the User-Agent's product, to the
-//! reporter) and the response leg when the handler's response head is ready (status, and the
+//! reports the request leg when a request arrives (from the router named in [`VIA_HEADER`],
+//! else the User-Agent's product; to the reporter) and the response leg when the handler's response head is ready (status, and the
 //! body size when the response knows it). While nobody watches it only checks the watch.
 
-use super::{client_name, HopReporter};
+use super::{client_name, HopReporter, VIA_HEADER};
 use axum::body::HttpBody;
 use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_LENGTH, USER_AGENT};
@@ -17,8 +17,7 @@ pub async fn middleware(State(hops): State<HopReporter>, request: Request, next:
     if !hops.is_watched() {
         return next.run(request).await;
     }
-    let user_agent = request.headers().get(USER_AGENT).map(|v| v.as_bytes());
-    let from = client_name(user_agent);
+    let from = sender(&request);
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let exchange = hops.request(&from, request.method().as_str(), target, None);
     let response = next.run(request).await;
@@ -26,6 +25,16 @@ pub async fn middleware(State(hops): State<HopReporter>, request: Request, next:
         exchange.respond(response.status().as_u16(), body_size(&response));
     }
     response
+}
+
+/// The router that forwarded the request, else the client named by its User-Agent.
+fn sender(request: &Request) -> String {
+    let headers = request.headers();
+    let via = headers.get(VIA_HEADER).and_then(|v| v.to_str().ok());
+    match via.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(router) => router.to_owned(),
+        None => client_name(headers.get(USER_AGENT).map(|v| v.as_bytes())),
+    }
 }
 
 /// `Content-Length` when set, else the body's exact size when it knows it.

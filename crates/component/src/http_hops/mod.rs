@@ -15,6 +15,13 @@
 //! send their connection name as User-Agent (see [`crate::http_client`]) and vmc sends
 //! `vmc/<version>`. Axum servers report through [`middleware`] ([`HopReporter::wrap`]); the
 //! router, with its own HTTP/1.1 code, calls [`HopReporter::request`] and [`Exchange`] itself.
+//!
+//! A request the router passes on to a component (the API at `api.<domain>` goes through the
+//! router to the cloud controller) is reported once, not twice: the router reports its own
+//! exchange with the client, and, while watched, tells the component who it is in the
+//! [`VIA_HEADER`]; the component then reports its leg as coming from the router, so the
+//! diagram reads `vmc → router-0 → cloud_controller-0`. Apps (which report nothing) get no
+//! such header: the router reports its legs to them itself.
 
 mod axum_layer;
 mod watch;
@@ -227,6 +234,10 @@ impl Exchange {
         });
     }
 }
+
+/// The request header by which the router names itself to a component it forwards to while a
+/// flow viewer watches (`X-Cfsim-Via: router-0`); the component's request leg comes from it.
+pub const VIA_HEADER: &str = "x-cfsim-via";
 
 /// The participant name of a client: the first product token of its User-Agent, without its
 /// version (`vmc/0.1.0 (linux)` → `vmc`, `dea-0` → `dea-0`), or `client` without one.

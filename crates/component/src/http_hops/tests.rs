@@ -215,6 +215,20 @@ async fn the_middleware_reports_an_axum_exchange() {
     assert_eq!(reply.status(), 200);
     let request = viewer.next().await;
     let response = viewer.next().await;
+    let via = reqwest::Client::new()
+        .get(format!("http://{addr}/info"))
+        .header("user-agent", "vmc/0.1.0")
+        .header(super::VIA_HEADER, "router-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via.status(), 200);
+    let forwarded = viewer.next().await;
+    assert_eq!(
+        (forwarded.from.as_str(), forwarded.to.as_str()),
+        ("router-0", "cloud_controller-0"),
+        "a request the router forwards comes from the router"
+    );
     assert_eq!(
         (request.from.as_str(), request.to.as_str()),
         ("vmc", "cloud_controller-0")
