@@ -71,19 +71,21 @@ pub fn transition(from: InstanceState, event: Event) -> Option<Transition> {
     use InstanceState::*;
     let (to, effects) = match (from, event) {
         (Starting, Event::Ready) => (Running, vec![Heartbeat, Register]),
-        (Starting, Event::StartFailed) => {
-            (Crashed, vec![Exited(ExitReason::Crashed), Kill, Advertise])
-        }
-        (Starting, Event::ProcessExited) => (Crashed, vec![Exited(ExitReason::Crashed), Advertise]),
+        // v1's exit message always unregisters the uris first (`send_exited_message`), even
+        // for an instance that never got as far as registering them.
+        (Starting, Event::StartFailed) => (
+            Crashed,
+            vec![Unregister, Exited(ExitReason::Crashed), Kill, Advertise],
+        ),
+        (Starting, Event::ProcessExited) => (
+            Crashed,
+            vec![Unregister, Exited(ExitReason::Crashed), Advertise],
+        ),
         (Running, Event::ProcessExited | Event::StartFailed) => (
             Crashed,
             vec![Unregister, Exited(ExitReason::Crashed), Kill, Advertise],
         ),
-        (Starting, Event::Stop) => (
-            Stopped,
-            vec![Exited(ExitReason::Stopped), Kill, Advertise, Remove],
-        ),
-        (Running, Event::Stop) => (
+        (Starting | Running, Event::Stop) => (
             Stopped,
             vec![
                 Unregister,
@@ -93,10 +95,7 @@ pub fn transition(from: InstanceState, event: Event) -> Option<Transition> {
                 Remove,
             ],
         ),
-        (Starting, Event::Shutdown) => {
-            (Stopped, vec![Exited(ExitReason::DeaShutdown), Kill, Remove])
-        }
-        (Running, Event::Shutdown) => (
+        (Starting | Running, Event::Shutdown) => (
             Stopped,
             vec![Unregister, Exited(ExitReason::DeaShutdown), Kill, Remove],
         ),
@@ -229,11 +228,13 @@ mod tests {
     }
 
     #[test]
-    fn failed_start_is_a_crash_without_unregister() {
-        let (to, fx) = effects(Starting, Event::StartFailed);
-        assert_eq!(to, Crashed);
-        assert!(!fx.contains(&Unregister));
-        assert!(fx.contains(&Exited(ExitReason::Crashed)));
+    fn failed_start_is_a_crash_that_unregisters_first_as_in_v1() {
+        for event in [Event::StartFailed, Event::ProcessExited] {
+            let (to, fx) = effects(Starting, event);
+            assert_eq!(to, Crashed);
+            assert_eq!(fx[0], Unregister, "v1's send_exited_message unregisters (if uris)");
+            assert!(fx.contains(&Exited(ExitReason::Crashed)));
+        }
     }
 
     #[test]
@@ -250,9 +251,7 @@ mod tests {
                 Remove
             ]
         );
-        let (to, fx) = effects(Starting, Event::Stop);
-        assert_eq!(to, Stopped);
-        assert!(!fx.contains(&Unregister));
+        assert_eq!(effects(Starting, Event::Stop), (to, fx));
     }
 
     #[test]
