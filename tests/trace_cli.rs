@@ -2,10 +2,12 @@
 //! its reply between two named connections are recorded with exact attribution (sender,
 //! receiver, sid), shown paired with their latency, and the recording ends cleanly on SIGTERM.
 //! Against Debian's `nats-server` (when installed) the same tool falls back to `>` and says
-//! that attribution is inferred.
+//! that attribution is inferred. Either way it tells the components it watches (`FlowWatch`)
+//! and shows the HTTP hops they report among the messages, once.
 
 mod support;
 
+use cfsim_messages::flow::{FlowWatch, HttpHop, HttpLeg, FLOW_WATCH, HTTP_HOP};
 use cfsim_nats_server::tap::FlowEvent;
 use futures::StreamExt;
 use std::io::{BufRead, BufReader};
@@ -100,6 +102,37 @@ async fn request_reply(url: &str) {
     assert_eq!(&answer.payload[..], b"pong");
 }
 
+/// What the cloud controller reports for `vmc`'s `POST /apps`: the request and its 201.
+async fn report_post_apps(url: &str) {
+    let cc = async_nats::connect(url).await.unwrap();
+    let legs = [
+        HttpLeg::Request {
+            method: "POST".into(),
+            target: "/apps".into(),
+            host: None,
+        },
+        HttpLeg::Response {
+            status: 201,
+            bytes: Some(64),
+        },
+    ];
+    let (mut from, mut to) = ("vmc", "cloud_controller-0");
+    for (i, leg) in legs.into_iter().enumerate() {
+        let hop = HttpHop {
+            id: "cloud_controller-0-1".into(),
+            ts_ns: 1_754_000_000_000_000_000 + i as u64 * 12_300_000,
+            from: from.into(),
+            to: to.into(),
+            leg,
+        };
+        cc.publish(HTTP_HOP, serde_json::to_vec(&hop).unwrap().into())
+            .await
+            .unwrap();
+        (from, to) = (to, from);
+    }
+    cc.flush().await.unwrap();
+}
+
 #[test]
 fn records_a_request_and_its_reply_with_exact_attribution() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,6 +187,50 @@ fn records_a_request_and_its_reply_with_exact_attribution() {
 }
 
 #[test]
+fn says_it_watches_and_shows_the_http_hops_components_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (record, stdout) = (dir.path().join("flow.jsonl"), dir.path().join("out.txt"));
+    let mut broker = Cfsim::start(&["nats-server", "-a", "127.0.0.1", "-p", "-1"]);
+    let url = format!("nats://{}", broker.client_addr());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let component = runtime.block_on(async_nats::connect(&url)).unwrap();
+    let mut watches = runtime.block_on(component.subscribe(FLOW_WATCH)).unwrap();
+    runtime.block_on(component.flush()).unwrap();
+    let (mut trace, _) = start_trace(&url, &record, &stdout);
+
+    let watch = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), watches.next()).await })
+        .expect("a FlowWatch in time")
+        .expect("the subscription is open");
+    let watch: FlowWatch = serde_json::from_slice(&watch.payload).unwrap();
+    assert_eq!(watch.viewer, "cfsim-trace");
+    runtime.block_on(report_post_apps(&url));
+    let events = recorded_until(&record, |evs| evs.len() >= 2);
+    terminate(&mut trace);
+
+    assert_eq!(events[0].subject, "POST /apps");
+    assert_eq!(
+        events[1].subject.as_str(),
+        events[0].reply.as_deref().unwrap()
+    );
+    assert_eq!(
+        events[1].payload,
+        serde_json::json!({"status": 201, "bytes": 64})
+    );
+    let shown = std::fs::read_to_string(&stdout).unwrap();
+    assert!(
+        shown.contains("vmc -> cloud_controller-0  HTTP POST /apps\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("↳ POST /apps: "), "{shown}");
+    assert!(
+        shown.contains("cloud_controller-0 -> vmc  201 Created (12.30 ms)  64 B"),
+        "{shown}"
+    );
+    assert!(broker.terminate().success());
+}
+
+#[test]
 fn falls_back_to_inferred_attribution_on_another_server() {
     let Some(bin) = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
         .into_iter()
@@ -189,12 +266,26 @@ fn falls_back_to_inferred_attribution_on_another_server() {
             .await
             .unwrap();
         c.flush().await.unwrap();
+        report_post_apps(&url).await;
     });
-    let events = recorded_until(&record, |evs| !evs.is_empty());
+    let events = recorded_until(&record, |evs| evs.len() >= 3);
     terminate(&mut trace);
     let _ = server.kill();
     let _ = server.wait();
-    assert_eq!(events[0].subject, "dea.heartbeat");
-    assert!(events[0].inferred);
-    assert_eq!(events[0].sender.name, "DEA");
+    let heartbeat = events
+        .iter()
+        .find(|e| e.subject == "dea.heartbeat")
+        .expect("the heartbeat");
+    assert!(heartbeat.inferred);
+    assert_eq!(heartbeat.sender.name, "DEA");
+    let subjects: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(
+        subjects.iter().filter(|s| **s == "POST /apps").count(),
+        1,
+        "the hop once, not also as a `$CFSIM.` message: {subjects:?}"
+    );
+    assert!(
+        !subjects.iter().any(|s| s.starts_with("$CFSIM.")),
+        "{subjects:?}"
+    );
 }

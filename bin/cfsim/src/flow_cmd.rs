@@ -46,7 +46,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn run_render(args: RenderArgs) -> anyhow::Result<()> {
-    let events = read_recording(&args.file)?;
+    let mut events = read_recording(&args.file)?;
+    // The HTTP hops the components report reach the recorder a little after the tap's
+    // events of the same moment: draw in time order (stable, so ties keep the file's order).
+    events.sort_by_key(|event| event.ts_ns);
     let text = render::render(&events, args.format, !args.no_fold);
     match &args.output {
         Some(path) => {

@@ -1,8 +1,11 @@
 //! One terminal line per message for `cfsim trace`: time, sender -> receivers, subject (or
 //! "reply to <request subject>" with the latency) and a short payload summary, coloured with
 //! plain ANSI codes when colour is on; plus the catalogue's one-line meaning of a subject the
-//! first time it shows up.
+//! first time it shows up. An HTTP exchange reads as `vmc -> cloud_controller-0  HTTP POST
+//! /apps`, then `cloud_controller-0 -> vmc  201 Created (12.30 ms)`; a CC route's meaning is
+//! shown like a subject's.
 
+use super::http::{self, routes};
 use super::pairing::Role;
 use cfsim_messages::subjects::describe;
 use cfsim_nats_server::tap::FlowEvent;
@@ -80,23 +83,41 @@ impl LineFormat {
             Role::Reply {
                 request,
                 latency_ns,
+            } if http::is_http(&request.subject) => format!(
+                "{} {}",
+                p.subject(&http::response_text(&ev.payload)),
+                p.reply(&format!("({})", millis(*latency_ns)))
+            ),
+            Role::Reply {
+                request,
+                latency_ns,
             } => format!(
                 "{} {} {}",
                 p.reply("reply to"),
                 p.subject(&request.subject),
-                p.reply(&format!("{:.2} ms", *latency_ns as f64 / 1e6))
+                p.reply(&millis(*latency_ns))
             ),
+            Role::Request if http::is_http(&ev.subject) => {
+                format!("{} {}", p.reply("HTTP"), p.subject(&ev.subject))
+            }
             Role::Request => format!("{} {}", p.subject(&ev.subject), p.reply("(request)")),
+            Role::Plain if http::is_response(&ev.subject) => {
+                p.subject(&http::response_text(&ev.payload))
+            }
             Role::Plain => p.subject(&ev.subject),
         };
         let mut line = format!(
-            "{} {} -> {}  {}  {}",
+            "{} {} -> {}  {}",
             p.dim(&clock(ev.ts_ns)),
             p.sender(&from),
             to,
-            what,
-            p.dim(&summary(ev))
+            what
         );
+        let summary = summary(ev);
+        if !summary.is_empty() {
+            line.push_str("  ");
+            line.push_str(&p.dim(&summary));
+        }
         if let Some(meaning) = self.new_meaning(&ev.subject, role) {
             line.push('\n');
             line.push_str(&p.dim(&format!("             ↳ {meaning}")));
@@ -107,6 +128,13 @@ impl LineFormat {
     fn new_meaning(&mut self, subject: &str, role: &Role) -> Option<String> {
         if matches!(role, Role::Reply { .. }) {
             return None;
+        }
+        if let Some((method, target)) = http::request(subject) {
+            let route = routes::describe(method, target)?;
+            return self
+                .explained
+                .insert(route.pattern)
+                .then(|| format!("{}: {}", route.pattern, route.meaning));
         }
         let info = describe(subject)?;
         self.explained
@@ -141,8 +169,21 @@ fn or_unnamed(name: String, cid: u64) -> String {
     }
 }
 
-/// The payload, compact, cut at [`SUMMARY_MAX`] characters.
+/// `12.30 ms`.
+fn millis(ns: u64) -> String {
+    format!("{:.2} ms", ns as f64 / 1e6)
+}
+
+/// The payload, compact, cut at [`SUMMARY_MAX`] characters; for an HTTP leg the routed host
+/// or the response size, if any.
 pub fn summary(ev: &FlowEvent) -> String {
+    if http::is_http(&ev.subject) {
+        return match (ev.payload["host"].as_str(), ev.payload["bytes"].as_u64()) {
+            (Some(host), _) => format!("host={host}"),
+            (None, Some(bytes)) => format!("{bytes} B"),
+            (None, None) => String::new(),
+        };
+    }
     let text = match &ev.payload {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -231,6 +272,42 @@ mod tests {
         assert!(line.contains("HealthManager"), "{line}");
         assert!(line.contains("CloudController"), "{line}");
         assert!(line.contains("1.50 ms") && line.contains("\x1b["), "{line}");
+    }
+
+    #[test]
+    fn an_http_exchange_reads_naturally() {
+        let mut f = LineFormat::new(Palette::new(false));
+        let [request, response] = http::sample_exchange(
+            3_723_004_000_000,
+            "vmc",
+            "cloud_controller-0",
+            "POST /apps",
+            201,
+            12_300_000,
+        );
+        let line = f.format(&request, &Role::Request);
+        assert!(
+            line.starts_with("01:02:03.004 vmc -> cloud_controller-0  HTTP POST /apps\n"),
+            "{line}"
+        );
+        assert!(line.contains("↳ POST /apps: Creates an app"), "{line}");
+        let mut pairing = crate::flow::pairing::Pairing::new(std::time::Duration::from_secs(60));
+        pairing.observe(&request, true);
+        let role = pairing.observe(&response, true);
+        let line = f.format(&response, &role);
+        assert_eq!(
+            line,
+            "01:02:03.016 cloud_controller-0 -> vmc  201 Created (12.30 ms)"
+        );
+        let unpaired = f.format(&response, &Role::Plain);
+        assert!(unpaired.ends_with("vmc  201 Created"), "{unpaired}");
+        let [mut routed, _] = http::sample_exchange(0, "client", "router-0", "GET /", 200, 1);
+        routed.payload["host"] = "hello.localhost".into();
+        let line = f.format(&routed, &Role::Request);
+        assert!(
+            line.ends_with("client -> router-0  HTTP GET /  host=hello.localhost"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -8,13 +8,26 @@
 //! joined with `|`), its receivers the catalogue's subscribers (cid 0, empty sid, the
 //! subject's queue group), and `inferred` is true. Reply inboxes and subjects outside the
 //! catalogue get an empty sender and no receivers; the pairing fills replies in for display.
+//!
+//! Either way the source also subscribes to the HTTP hops the components report
+//! (`$CFSIM.flow.http`, merged into the stream as events by `flow::http`) and keeps them
+//! reporting: a `FlowWatch` on `$CFSIM.flow.watch` right after subscribing, every
+//! `WATCH_INTERVAL_MS` after that, and at once on every `$CFSIM.flow.watch.ping`, from a
+//! background task that ends with the source. `$CFSIM.` messages a `>` subscription sees are
+//! never events themselves.
 
+use super::http;
 use anyhow::{Context, Result};
+use cfsim_messages::flow::{
+    FlowWatch, FLOW_WATCH, FLOW_WATCH_PING, HTTP_HOP, WATCH_INTERVAL_MS, WATCH_VALID_MS,
+};
 use cfsim_messages::subjects::{describe, Kind};
 use cfsim_nats_server::tap::{self, DropNotice, FlowEvent, Peer, Receiver, PREVIEW_LIMIT};
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::time::{Duration, SystemTime};
 use tokio::io::AsyncBufReadExt;
+use tokio::task::JoinHandle;
 
 /// How long the INFO probe may take before the server counts as having no tap.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -40,11 +53,14 @@ pub enum Item {
 pub struct FlowSource {
     pub attribution: Attribution,
     _client: async_nats::Client,
-    sub: async_nats::Subscriber,
+    items: BoxStream<'static, Item>,
+    /// Says "watching" to the components; aborted when the source is dropped.
+    beacon: JoinHandle<()>,
 }
 
 impl FlowSource {
-    /// Connects (as connection `name`), picks tap or fallback, and subscribes.
+    /// Connects (as connection `name`), picks tap or fallback, subscribes, and tells the
+    /// components it watches.
     pub async fn connect(url: &str, name: &str) -> Result<FlowSource> {
         let attribution = if has_tap(url).await {
             Attribution::Tap
@@ -60,26 +76,59 @@ impl FlowSource {
             Attribution::Tap => tap::FLOW_SUBJECT,
             Attribution::Inferred => ">",
         };
-        let sub = client.subscribe(subject).await?;
+        let messages = client.subscribe(subject).await?;
+        let hops = client.subscribe(HTTP_HOP).await?;
+        let pings = client.subscribe(FLOW_WATCH_PING).await?;
+        let watch: Vec<u8> = serde_json::to_vec(&FlowWatch {
+            viewer: name.to_string(),
+            for_ms: WATCH_VALID_MS,
+        })?;
+        client.publish(FLOW_WATCH, watch.clone().into()).await?;
         client.flush().await?;
+        let messages = messages.filter_map(move |msg| {
+            futures::future::ready(match attribution {
+                Attribution::Tap => from_tap(&msg),
+                Attribution::Inferred => from_wire(&msg),
+            })
+        });
+        let hops = hops.filter_map(|msg| {
+            futures::future::ready(http::from_json(&msg.payload).map(Item::Event))
+        });
         Ok(FlowSource {
             attribution,
+            items: futures::stream::select(messages, hops).boxed(),
+            beacon: tokio::spawn(beacon(client.clone(), watch, pings)),
             _client: client,
-            sub,
         })
     }
 
     /// The next item; `None` once the connection is gone for good.
     pub async fn next(&mut self) -> Option<Item> {
-        loop {
-            let msg = self.sub.next().await?;
-            let item = match self.attribution {
-                Attribution::Tap => from_tap(&msg),
-                Attribution::Inferred => from_wire(&msg),
-            };
-            if let Some(item) = item {
-                return Some(item);
-            }
+        self.items.next().await
+    }
+}
+
+impl Drop for FlowSource {
+    fn drop(&mut self) {
+        self.beacon.abort();
+    }
+}
+
+/// Publishes `watch` (a [`FlowWatch`]) every [`WATCH_INTERVAL_MS`] and at once on every ping;
+/// the first one went out with the subscriptions.
+async fn beacon(client: async_nats::Client, watch: Vec<u8>, mut pings: async_nats::Subscriber) {
+    let every = Duration::from_millis(WATCH_INTERVAL_MS);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            ping = pings.next() => if ping.is_none() {
+                return;
+            },
+        }
+        if let Err(e) = client.publish(FLOW_WATCH, watch.clone().into()).await {
+            tracing::debug!(error = %e, "flow source: FlowWatch not sent");
         }
     }
 }
@@ -92,7 +141,8 @@ fn from_tap(msg: &async_nats::Message) -> Option<Item> {
     serde_json::from_slice(&msg.payload).ok().map(Item::Event)
 }
 
-/// A message seen through `>`, as an inferred event (the broker's own subjects skipped).
+/// A message seen through `>`, as an inferred event (`$CFSIM.` subjects skipped: the HTTP
+/// hops arrive on their own subscription, the watch beacons are not flow events).
 fn from_wire(msg: &async_nats::Message) -> Option<Item> {
     let subject = msg.subject.as_str();
     if tap::is_reserved(subject.as_bytes()) {
@@ -211,5 +261,84 @@ mod tests {
         let ev = inferred_event(5, "_INBOX.abc.1", None, b"ok");
         assert_eq!((ev.sender.name.as_str(), ev.receivers.len()), ("", 0));
         assert_eq!(ev.payload, json!("ok"));
+    }
+
+    /// The next message on `sub`, bounded.
+    async fn next_msg(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+        tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("a message in time")
+            .expect("the subscription is open")
+    }
+
+    #[tokio::test]
+    async fn a_source_says_it_watches_answers_pings_and_merges_hops() {
+        use cfsim_messages::flow::{HttpHop, HttpLeg};
+        use cfsim_nats_server::{Options, Server};
+        let broker = Server::start(Options::ephemeral()).await.unwrap();
+        let component = async_nats::connect(broker.url()).await.unwrap();
+        let mut watches = component.subscribe(FLOW_WATCH).await.unwrap();
+        component.flush().await.unwrap();
+
+        let mut source = FlowSource::connect(&broker.url(), "viewer-x")
+            .await
+            .unwrap();
+        let connected = std::time::Instant::now();
+        assert_eq!(source.attribution, Attribution::Tap);
+        let first: FlowWatch =
+            serde_json::from_slice(&next_msg(&mut watches).await.payload).expect("a FlowWatch");
+        let expected = FlowWatch {
+            viewer: "viewer-x".into(),
+            for_ms: WATCH_VALID_MS,
+        };
+        assert_eq!(first, expected);
+
+        // Three pings get three answers long before three intervals have passed.
+        for _ in 0..3 {
+            component.publish(FLOW_WATCH_PING, "".into()).await.unwrap();
+        }
+        component.flush().await.unwrap();
+        for _ in 0..3 {
+            let answer: FlowWatch =
+                serde_json::from_slice(&next_msg(&mut watches).await.payload).unwrap();
+            assert_eq!(answer, expected);
+        }
+        assert!(
+            connected.elapsed() < Duration::from_millis(2 * WATCH_INTERVAL_MS),
+            "pings are answered at once, not at the next interval"
+        );
+
+        let hop = HttpHop {
+            id: "cloud_controller-0-1".into(),
+            ts_ns: 42,
+            from: "vmc".into(),
+            to: "cloud_controller-0".into(),
+            leg: HttpLeg::Request {
+                method: "POST".into(),
+                target: "/apps".into(),
+                host: None,
+            },
+        };
+        let body = serde_json::to_vec(&hop).unwrap();
+        component.publish(HTTP_HOP, body.into()).await.unwrap();
+        component.flush().await.unwrap();
+        let item = tokio::time::timeout(Duration::from_secs(5), source.next())
+            .await
+            .expect("an item in time");
+        let Some(Item::Event(ev)) = item else {
+            panic!("not an event: {item:?}");
+        };
+        assert_eq!((ev.subject.as_str(), ev.ts_ns), ("POST /apps", 42));
+
+        // Dropping the source ends its beacon, and with it the connection.
+        drop(source);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while broker.state().clients().len() > 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the viewer stayed connected"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

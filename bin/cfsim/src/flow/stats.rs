@@ -2,8 +2,11 @@
 //! (receivers per message) and, for requests, the reply latency p50/p99.
 //!
 //! Subjects are grouped by their catalogue pattern (`dea.*.start`, not one row per DEA) and
-//! every reply inbox by `_INBOX.>`; latencies are counted under the request's subject.
+//! every reply inbox by `_INBOX.>`; HTTP requests by their route (`PUT /apps/:name`, see
+//! [`crate::flow::http::stats_key`]) and every HTTP response by `HTTP response`; latencies are
+//! counted under the request's row.
 
+use super::http;
 use cfsim_messages::subjects::describe;
 use cfsim_nats_server::tap::FlowEvent;
 use std::collections::BTreeMap;
@@ -14,6 +17,9 @@ const MAX_SAMPLES: usize = 10_000;
 
 /// The row a subject counts under.
 pub fn subject_key(subject: &str) -> String {
+    if http::is_http(subject) {
+        return http::stats_key(subject);
+    }
     if let Some(info) = describe(subject) {
         return info.pattern.to_string();
     }
@@ -111,13 +117,13 @@ impl Stats {
         let mut rows: Vec<_> = self.subjects.iter().collect();
         rows.sort_by(|a, b| b.1.msgs.cmp(&a.1.msgs).then(a.0.cmp(b.0)));
         let mut out = format!(
-            "{:<36} {:>9} {:>9} {:>11} {:>7} {:>10} {:>10}\n",
+            "{:<40} {:>9} {:>9} {:>11} {:>7} {:>10} {:>10}\n",
             "subject", "msgs", "msgs/s", "bytes/s", "fan-out", "p50 ms", "p99 ms"
         );
         for (key, s) in rows {
             let _ = writeln!(
                 out,
-                "{:<36} {:>9} {:>9.1} {:>11.0} {:>7.2} {:>10} {:>10}",
+                "{:<40} {:>9} {:>9.1} {:>11.0} {:>7.2} {:>10} {:>10}",
                 key,
                 s.msgs,
                 s.msgs as f64 / span,
@@ -185,6 +191,28 @@ mod tests {
             table.lines().nth(1).unwrap().contains(" 0.5 "),
             "2 msgs / 4 s: {table}"
         );
+    }
+
+    #[test]
+    fn http_requests_count_per_route_with_their_latency() {
+        let mut s = Stats::default();
+        for (i, app) in ["hello", "world"].into_iter().enumerate() {
+            let exchange = http::sample_exchange(
+                i as u64,
+                "vmc",
+                "cloud_controller-0",
+                &format!("PUT /apps/{app}"),
+                200,
+                4_000_000,
+            );
+            for ev in &exchange {
+                s.record(ev);
+            }
+            s.record_latency(&exchange[0].subject, 4_000_000);
+        }
+        let put = s.subject("PUT /apps/:name").expect("one row per route");
+        assert_eq!((put.msgs, put.latency(50.0)), (2, Some(4_000_000)));
+        assert_eq!(s.subject("HTTP response").unwrap().msgs, 2);
     }
 
     #[test]

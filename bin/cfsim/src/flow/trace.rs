@@ -1,8 +1,10 @@
 //! `cfsim trace`: the live view of the messages the components exchange. One coloured line
 //! per message (sender -> receivers, subject, payload summary), requests paired with their
 //! replies and the latency; `--stats` shows a per-subject table instead; `--record` writes
-//! the events as JSON lines. It ends cleanly (recording flushed) on SIGINT or SIGTERM.
+//! the events as JSON lines. It ends cleanly (recording flushed) on SIGINT or SIGTERM. HTTP
+//! exchanges the components report are shown among the messages (see [`super::http`]).
 
+use super::http;
 use super::line::{LineFormat, Palette};
 use super::pairing::{Pairing, Role};
 use super::record::Recorder;
@@ -28,15 +30,20 @@ pub struct Args {
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats: String,
     /// Only messages whose subject matches this NATS pattern (`dea.>`), and their replies.
-    #[arg(long)]
+    /// HTTP requests (and their responses) match `HTTP` (all of them), `>`, a path prefix
+    /// (`/apps`, `/apps/:name/instances`; `:x` matches any one segment) or a method and a
+    /// path prefix (`PUT /apps`).
+    #[arg(long, value_name = "PATTERN")]
     subject: Option<String>,
-    /// Only messages sent or received by this component (`dea` matches `dea-0`, `dea-1`).
+    /// Only messages sent or received by this component (`dea` matches `dea-0`, `dea-1`),
+    /// HTTP requests included (`vmc`, `router`, an app instance's `127.0.0.1:61001`).
     #[arg(long)]
     component: Option<String>,
     /// Also write every shown event to this file, one JSON per line.
     #[arg(long, value_name = "FILE.jsonl")]
     record: Option<PathBuf>,
-    /// Show per-subject rates, bytes, fan-out and request latency instead of each message.
+    /// Show per-subject rates, bytes, fan-out and request latency instead of each message
+    /// (HTTP requests per route, `PUT /apps/:name`).
     #[arg(long)]
     stats: bool,
     /// No ANSI colours (they are off anyway when stdout is not a terminal).
@@ -55,12 +62,21 @@ impl Filter {
         let subject_ok = self
             .subject
             .as_deref()
-            .is_none_or(|p| match_literal(&ev.subject, p));
+            .is_none_or(|p| subject_matches(&ev.subject, p));
         let component_ok = self.component.as_deref().is_none_or(|c| {
             is_component(&ev.sender.name, c)
                 || ev.receivers.iter().any(|r| is_component(&r.name, c))
         });
         subject_ok && component_ok
+    }
+}
+
+/// `--subject`: a NATS pattern for a NATS message, [`http::matches`] for an HTTP one.
+fn subject_matches(subject: &str, pattern: &str) -> bool {
+    if http::is_http(subject) {
+        http::matches(pattern, subject)
+    } else {
+        match_literal(subject, pattern)
     }
 }
 
@@ -222,5 +238,25 @@ mod tests {
         assert!(is_component("health_manager-0", "health_manager-0"));
         assert!(!is_component("dea_next-0", "dea"));
         assert!(!is_component("router-0", "dea"));
+        assert!(is_component("vmc", "vmc"));
+        assert!(is_component("127.0.0.1:61001", "127.0.0.1:61001"));
+    }
+
+    #[test]
+    fn http_requests_pass_the_filters_and_their_responses_follow() {
+        let filter = |subject: Option<&str>, component: Option<&str>| Filter {
+            subject: subject.map(Into::into),
+            component: component.map(Into::into),
+        };
+        let [put, ok] =
+            http::sample_exchange(0, "vmc", "cloud_controller-0", "PUT /apps/hello", 200, 9);
+        assert!(filter(Some("HTTP"), None).matches(&put));
+        assert!(filter(Some("/apps/:name"), Some("cloud-controller")).matches(&put));
+        assert!(filter(None, Some("vmc")).matches(&ok));
+        assert!(!filter(Some("dea.>"), None).matches(&put));
+        assert!(!filter(None, Some("dea")).matches(&put));
+        let heartbeat = crate::flow::source::inferred_event(0, "dea.heartbeat", None, b"{}");
+        assert!(!filter(Some("HTTP"), None).matches(&heartbeat));
+        assert!(filter(Some("dea.*"), None).matches(&heartbeat));
     }
 }

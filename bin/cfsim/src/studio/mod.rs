@@ -3,9 +3,10 @@
 //! panels for the state behind them (routes, DEAs, expected vs running instances, apps).
 //!
 //! It is a tool, not a component: it may read every component's status endpoint, but it is
-//! never on a component's path. One `FlowSource` (the broker's tap) feeds one task that
-//! shapes each event once and fans it out through a broadcast channel; a slow browser skips
-//! events, nothing waits for it. Modules: `feed` (the tap → hub), `shape` (one event as the
+//! never on a component's path. One `FlowSource` (the broker's tap, plus the HTTP exchanges
+//! the components report while it watches) feeds one task that shapes each event once and fans
+//! it out through a broadcast channel; a slow browser skips events, nothing waits for it.
+//! Modules: `feed` (the tap → hub), `shape` (one event as the
 //! page sees it), `events` (ring buffer, broadcast, `GET /events` as Server-Sent Events),
 //! `instances` (instances per DEA learned from heartbeats), `state` (`GET /state`), `assets`
 //! (the page, embedded), `server` (the axum routes).
@@ -19,6 +20,10 @@ mod shape;
 mod state;
 
 pub use state::{Endpoint, Targets};
+
+/// The studio's name on NATS and the User-Agent of its own HTTP calls (the state panels'),
+/// which the feed leaves out of the diagram.
+const NAME: &str = "studio";
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -52,11 +57,12 @@ impl Studio {
             instances: Mutex::new(instances::Table::default()),
             targets: OnceLock::new(),
             http: reqwest::Client::builder()
+                .user_agent(NAME)
                 .timeout(std::time::Duration::from_secs(2))
                 .build()
                 .context("build the studio's HTTP client")?,
         });
-        let source = crate::flow::source::FlowSource::connect(nats_url, "studio")
+        let source = crate::flow::source::FlowSource::connect(nats_url, NAME)
             .await
             .context("connect the studio to the broker's flow tap")?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

@@ -1,8 +1,11 @@
 //! One flow event as the page receives it: the broker's `FlowEvent` plus what the page
 //! should not have to work out — a sequence number, the subject catalogue's meaning, whether
 //! the subject is periodic noise (heartbeats, advertisements), the droplet it is about, and
-//! for a reply the request it answers and the latency.
+//! for a reply the request it answers and the latency. An HTTP leg (see [`crate::flow::http`])
+//! gets its route's pattern and meaning (`PUT /apps/:name`) and an `http` object: `{"leg":
+//! "request"}` or `{"leg": "response", "status": "201 Created"}` (null for NATS messages).
 
+use crate::flow::http::{self, routes};
 use crate::flow::pairing::Role;
 use cfsim_messages::subjects::describe;
 use cfsim_nats_server::tap::FlowEvent;
@@ -18,7 +21,7 @@ const PERIODIC: &[&str] = &[
 
 /// The JSON the page gets for `ev`, the `seq`-th event since the studio started.
 pub fn shape(seq: u64, ev: &FlowEvent, role: &Role) -> Value {
-    let info = describe(&ev.subject);
+    let about = About::of(ev, role);
     let reply_to = match role {
         Role::Reply {
             request,
@@ -44,12 +47,63 @@ pub fn shape(seq: u64, ev: &FlowEvent, role: &Role) -> Value {
             "name": r.name,
             "queue": r.queue,
         })).collect::<Vec<_>>(),
-        "pattern": info.map(|i| i.pattern),
-        "meaning": info.map(|i| i.meaning),
-        "periodic": is_periodic(&ev.subject),
+        "pattern": about.pattern,
+        "meaning": about.meaning,
+        "periodic": about.periodic,
         "droplet": droplet_of(&ev.payload),
         "reply_to": reply_to,
+        "http": about.http,
     })
+}
+
+/// What the catalogues say about an event.
+struct About {
+    pattern: Option<&'static str>,
+    meaning: Option<String>,
+    periodic: bool,
+    http: Value,
+}
+
+impl About {
+    fn of(ev: &FlowEvent, role: &Role) -> About {
+        if let Some((method, target)) = http::request(&ev.subject) {
+            let route = routes::describe(method, target);
+            return About {
+                pattern: route.map(|r| r.pattern),
+                meaning: Some(route.map_or_else(
+                    || "An HTTP request, reported by the component that served it.".to_string(),
+                    |r| r.meaning.to_string(),
+                )),
+                periodic: route.is_some_and(|r| r.periodic),
+                http: json!({"leg": "request"}),
+            };
+        }
+        if http::is_response(&ev.subject) {
+            let status = http::response_text(&ev.payload);
+            let (meaning, periodic) = match role {
+                Role::Reply { request, .. } => (
+                    format!("The response to {}: {status}.", request.subject),
+                    http::request(&request.subject)
+                        .and_then(|(method, target)| routes::describe(method, target))
+                        .is_some_and(|r| r.periodic),
+                ),
+                _ => (format!("An HTTP response: {status}."), false),
+            };
+            return About {
+                pattern: None,
+                meaning: Some(meaning),
+                periodic,
+                http: json!({"leg": "response", "status": status}),
+            };
+        }
+        let info = describe(&ev.subject);
+        About {
+            pattern: info.map(|i| i.pattern),
+            meaning: info.map(|i| i.meaning.to_string()),
+            periodic: is_periodic(&ev.subject),
+            http: Value::Null,
+        }
+    }
 }
 
 /// Whether the page may fold `subject` away (a folded row keeps its first message, so the
@@ -126,6 +180,38 @@ mod tests {
         assert_eq!(start["droplet"], 9);
         assert_eq!(start["periodic"], false);
         assert_eq!(start["reply_to"], Value::Null);
+    }
+
+    #[test]
+    fn http_legs_carry_their_route_and_status() {
+        let [request, response] =
+            http::sample_exchange(0, "vmc", "cloud_controller-0", "PUT /apps/hello", 200, 3);
+        let mut pairing = crate::flow::pairing::Pairing::new(std::time::Duration::from_secs(9));
+        let v = shape(1, &request, &pairing.observe(&request, true));
+        assert_eq!(v["pattern"], "PUT /apps/:name");
+        assert!(v["meaning"].as_str().is_some_and(|m| m.contains("STARTED")));
+        assert_eq!(
+            (v["sender"].clone(), v["periodic"].clone()),
+            (json!("vmc"), json!(false))
+        );
+        assert_eq!(v["http"], json!({"leg": "request"}));
+        let v = shape(2, &response, &pairing.observe(&response, true));
+        assert_eq!(v["reply_to"]["subject"], "PUT /apps/hello");
+        assert_eq!(v["http"], json!({"leg": "response", "status": "200 OK"}));
+        assert_eq!(v["meaning"], "The response to PUT /apps/hello: 200 OK.");
+        let [bulk, _] = http::sample_exchange(
+            0,
+            "health_manager-0",
+            "cloud_controller-0",
+            "GET /bulk/apps?batch_size=50",
+            200,
+            3,
+        );
+        assert_eq!(shape(3, &bulk, &Role::Request)["periodic"], true);
+        assert_eq!(
+            shape(4, &ev("dea.heartbeat", json!({})), &Role::Plain)["http"],
+            Value::Null
+        );
     }
 
     #[test]

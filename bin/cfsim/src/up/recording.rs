@@ -78,7 +78,10 @@ fn write(recorder: &mut Recorder, item: Item) -> anyhow::Result<()> {
     match item {
         Item::Event(event) => recorder.write(&event),
         Item::Drops(notice) => {
-            tracing::warn!(dropped = notice.dropped, "the recording fell behind the tap");
+            tracing::warn!(
+                dropped = notice.dropped,
+                "the recording fell behind the tap"
+            );
             Ok(())
         }
     }

@@ -1,7 +1,8 @@
 //! From recorded events to the diagram's messages: participants named and numbered in order of
 //! first appearance, each reply paired with its request (the reply's subject is the request's
-//! reply inbox) so that no `_INBOX.*` subject is ever shown, and the receivers turned into
-//! arrows, a fan-out note, or an arrow to a placeholder participant when there were none.
+//! reply inbox, or an HTTP request's reply token, see [`crate::flow::http`]) so that no
+//! `_INBOX.*` subject is ever shown, and the receivers turned into arrows, a fan-out note, or
+//! an arrow to a placeholder participant when there were none.
 
 use super::{label, Delivery, Message, Style, FAN_OUT_LIMIT};
 use cfsim_nats_server::tap::{FlowEvent, Receiver};

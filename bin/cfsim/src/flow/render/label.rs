@@ -1,8 +1,10 @@
 //! Arrow labels: the subject (never a raw `_INBOX.*`), a short summary of the payload picked
 //! from the few fields that tell one message of a flow from the next (op, droplet, index,
 //! state…), and the latency of a reply. Cheap by design: no knowledge of payload types beyond
-//! field names, so it works on any recording.
+//! field names, so it works on any recording. An HTTP exchange (see [`crate::flow::http`]) is
+//! labelled as people write it: `POST /apps`, then `201 Created`.
 
+use crate::flow::http;
 use serde_json::{Map, Value};
 
 /// Payload fields worth showing, in the order shown.
@@ -20,6 +22,8 @@ const FIELDS: &[&str] = &[
     "success",
     "available_memory",
 ];
+/// Characters of an HTTP request target shown at most (its query is never shown).
+const MAX_TARGET_CHARS: usize = 48;
 /// At most this many fields in a summary.
 const MAX_FIELDS: usize = 3;
 /// String values are cut to this many characters.
@@ -36,12 +40,34 @@ pub fn subject(subject: &str) -> String {
 
 /// The label of a publish or a request.
 pub fn message(subject_name: &str, payload: &Value) -> String {
+    if let Some((method, target)) = http::request(subject_name) {
+        return http_request(method, target, payload);
+    }
+    if http::is_response(subject_name) {
+        return http::response_text(payload);
+    }
     with_summary(subject(subject_name), payload)
 }
 
 /// The label of a reply to a request on `request_subject`.
 pub fn reply(request_subject: &str, payload: &Value) -> String {
+    if http::is_http(request_subject) {
+        return http::response_text(payload);
+    }
     with_summary(format!("{request_subject} reply"), payload)
+}
+
+/// `GET /path?… {host=hello.localhost}`: the method, the path (cut), the routed host.
+fn http_request(method: &str, target: &str, payload: &Value) -> String {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut path = http::shorten(path, MAX_TARGET_CHARS);
+    if !query.is_empty() {
+        path.push_str("?…");
+    }
+    match payload["host"].as_str() {
+        Some(host) => format!("{method} {path} {{host={}}}", shorten(host)),
+        None => format!("{method} {path}"),
+    }
 }
 
 /// A latency for people: `0.4 ms`, `12 ms`, `2.1 s`.
@@ -116,11 +142,7 @@ fn array(items: &[Value]) -> Option<String> {
 }
 
 fn shorten(s: &str) -> String {
-    if s.chars().count() <= MAX_VALUE_CHARS {
-        return s.to_string();
-    }
-    let cut: String = s.chars().take(MAX_VALUE_CHARS - 1).collect();
-    format!("{cut}…")
+    http::shorten(s, MAX_VALUE_CHARS)
 }
 
 #[cfg(test)]
@@ -155,6 +177,25 @@ mod tests {
         assert_eq!(
             summary(&reg).as_deref(),
             Some("name=a-very-long-application…, uris=[hello.localhost,…]")
+        );
+    }
+
+    #[test]
+    fn http_exchanges_read_as_people_write_them() {
+        let [request, response] =
+            http::sample_exchange(0, "vmc", "cloud_controller-0", "POST /apps", 201, 1);
+        assert_eq!(message(&request.subject, &request.payload), "POST /apps");
+        assert_eq!(reply(&request.subject, &response.payload), "201 Created");
+        assert_eq!(
+            message(&response.subject, &response.payload),
+            "201 Created",
+            "a response whose request was not recorded"
+        );
+        let routed = json!({"method": "GET", "target": "/", "host": "hello.localhost"});
+        assert_eq!(message("GET /", &routed), "GET / {host=hello.localhost}");
+        assert_eq!(
+            message("GET /bulk/apps?batch_size=50", &json!({})),
+            "GET /bulk/apps?…"
         );
     }
 

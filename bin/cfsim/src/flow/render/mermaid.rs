@@ -1,53 +1,48 @@
 //! Mermaid output: a `sequenceDiagram` with one `participant pN as <name>` per component
 //! (plain `pN` ids, so any connection name is safe), `->>` for publishes and requests, `-->>`
-//! for replies, `loop N times … end` for folded repetitions and `Note over` for fan-out.
+//! for replies, `loop every ~10 s (x6) … end` around a periodic stream and `Note over` for
+//! fan-out.
 //! Text is escaped with Mermaid's entity codes (`#59;` for `;`, `#35;` for `#`, `#lt;` `#gt;`).
 
-use super::{Delivery, Diagram, Item, Message, Style};
-use std::fmt::Write;
+use super::walk::{self, Dialect};
+use super::{Diagram, Style};
 
 /// The diagram as Mermaid text.
 pub fn render(diagram: &Diagram) -> String {
-    let mut out = String::from("sequenceDiagram\n");
-    for (index, name) in diagram.participants.iter().enumerate() {
-        let _ = writeln!(out, "    participant {} as {}", id(index), escape(name));
-    }
-    for item in &diagram.items {
-        match item {
-            Item::Message(message) => write_message(&mut out, message, "    "),
-            Item::Loop { times, body } => {
-                let _ = writeln!(out, "    loop {times} times");
-                body.iter()
-                    .for_each(|m| write_message(&mut out, m, "        "));
-                out.push_str("    end\n");
-            }
-        }
-    }
-    out
+    walk::render::<Mermaid>(diagram)
 }
 
-fn write_message(out: &mut String, message: &Message, indent: &str) {
-    let from = id(message.from);
-    match &message.to {
-        Delivery::Arrows(receivers) => {
-            let arrow = match message.style {
-                Style::Send => "->>",
-                Style::Reply => "-->>",
-            };
-            let text = escape(&message.text());
-            for to in receivers {
-                let _ = writeln!(out, "{indent}{from}{arrow}{}: {text}", id(*to));
-            }
-        }
-        Delivery::FanOut(names) => {
-            let text = escape(&message.fan_out_text(names));
-            let _ = writeln!(out, "{indent}Note over {from}: {text}");
-        }
-    }
-}
+struct Mermaid;
 
-fn id(index: usize) -> String {
-    format!("p{index}")
+impl Dialect for Mermaid {
+    const HEADER: &'static str = "sequenceDiagram\n";
+    const FOOTER: &'static str = "";
+    const INDENT: &'static str = "    ";
+    const NESTED: &'static str = "    ";
+
+    fn escape(text: &str) -> String {
+        escape(text)
+    }
+
+    fn participant(id: &str, name: &str) -> String {
+        format!("participant {id} as {}", escape(name))
+    }
+
+    fn arrow(from: &str, style: Style, to: &str, text: &str) -> String {
+        let arrow = match style {
+            Style::Send => "->>",
+            Style::Reply => "-->>",
+        };
+        format!("{from}{arrow}{to}: {text}")
+    }
+
+    fn note(over: &str, text: &str) -> String {
+        format!("Note over {over}: {text}")
+    }
+
+    fn loop_start(caption: &str) -> String {
+        format!("loop {caption}")
+    }
 }
 
 /// Text made safe for a Mermaid message, note or participant label (one line).
@@ -130,11 +125,41 @@ mod tests {
     }
 
     #[test]
-    fn five_heartbeats_are_one_loop() {
+    fn heartbeats_are_one_loop_where_the_first_was() {
         let text = mermaid(&push(), true);
-        let expected = "    loop 5 times\n        p2->>p3: dea.heartbeat {droplet=1, index=0, state=RUNNING}\n    end\n";
+        let expected = "    p2->>p0: dea.advertise {available_memory=4032}\n    \
+            loop every ~10 s (x6)\n        \
+            p2->>p3: dea.heartbeat {droplet=1, index=0, state=RUNNING}\n    \
+            end\n    \
+            p2->>p4: router.register {uris=[hello.localhost]}\n";
+        assert!(text.contains(expected), "{text}");
+        assert_eq!(text.matches("dea.heartbeat").count(), 1);
+    }
+
+    #[test]
+    fn a_periodic_request_and_its_replies_share_one_loop() {
+        let mut events = Vec::new();
+        for n in 0..3 {
+            let (t, inbox) = (n * 5_000, format!("_INBOX.{n}"));
+            let health = json!({"droplets":[{"droplet":1}]});
+            let hm = "health_manager-0";
+            events.push(request(
+                t,
+                "healthmanager.health",
+                &inbox,
+                "cloud_controller-0",
+                &[hm],
+                health,
+            ));
+            let answer = json!({"droplet":1,"healthy":1});
+            events.push(event(t + 2, &inbox, hm, &["cloud_controller-0"], answer));
+        }
+        let text = mermaid(&events, true);
+        let expected = "    loop every ~5 s (x3)\n        \
+            p0->>p1: healthmanager.health {droplet=1}\n        \
+            p1-->>p0: healthmanager.health reply {droplet=1, healthy=1} (2.0 ms)\n    \
+            end\n";
         assert!(text.ends_with(expected), "{text}");
-        assert_eq!(text.matches("dea.heartbeat").count(), 2);
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //!
 //! The model is deliberately small so that each renderer is a plain walk over it:
 //! participants (components, in order of first appearance) and items (one message per
-//! recorded event, or a folded `loop N times` block of repeated messages, see
+//! recorded event, or a periodic stream drawn once inside a `loop every ~10 s (x6)` block, see
 //! [`crate::flow::fold`]). A message is drawn as one arrow per receiver, or as a note over
 //! its sender when it fanned out to more than [`FAN_OUT_LIMIT`] receivers. Building the model
-//! (names, request/reply pairing, labels) lives in `build` and `label`.
+//! (names, request/reply pairing, labels) lives in `build` and `label`; the walk the two text
+//! formats share lives in `walk`.
 
 mod build;
 mod label;
@@ -15,6 +16,7 @@ pub mod plantuml;
 #[cfg(test)]
 pub(crate) mod sample;
 pub mod svg;
+mod walk;
 
 use crate::flow::fold;
 use cfsim_nats_server::tap::FlowEvent;
@@ -38,7 +40,7 @@ pub enum Format {
 pub struct Diagram {
     /// Display names, in order of first appearance; items refer to them by index.
     pub participants: Vec<String>,
-    /// Messages and folded loops, time going down.
+    /// Messages and periodic streams, time going down.
     pub items: Vec<Item>,
 }
 
@@ -47,12 +49,45 @@ pub struct Diagram {
 pub enum Item {
     /// A single message.
     Message(Message),
-    /// `body` happened `times` times in a row (drawn once, inside a loop block).
-    Loop { times: usize, body: Vec<Message> },
+    /// Periodic traffic drawn once, where it first happened, inside a loop block.
+    Periodic(Periodic),
+}
+
+/// Messages that recurred: `body` (one message, or a request with its replies, or several
+/// streams with the same rhythm) was seen `times` times, typically every `every_ns`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Periodic {
+    /// How many times the stream occurred, the drawn occurrence included.
+    pub times: usize,
+    /// The typical time between two occurrences (the median gap).
+    pub every_ns: u64,
+    /// The first occurrence's messages.
+    pub body: Vec<Message>,
+}
+
+impl Periodic {
+    /// The loop's caption: `every ~10 s (x6)`.
+    pub fn caption(&self) -> String {
+        format!("every ~{} (x{})", interval(self.every_ns), self.times)
+    }
+}
+
+/// An interval for people, rounded: `250 ms`, `2.5 s`, `10 s`, `3 min`.
+fn interval(ns: u64) -> String {
+    let s = ns as f64 / 1e9;
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else if s < 10.0 && (s * 10.0).round() % 10.0 != 0.0 {
+        format!("{s:.1} s")
+    } else if s < 120.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{:.0} min", s / 60.0)
+    }
 }
 
 /// How an arrow is drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Style {
     /// A publish or a request: a solid arrow.
     Send,
@@ -61,7 +96,7 @@ pub enum Style {
 }
 
 /// Where a message went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Delivery {
     /// One arrow to each of these participants.
     Arrows(Vec<usize>),
@@ -95,14 +130,6 @@ impl Message {
         }
     }
 
-    /// The same message pattern (sender, receivers, style, label), whatever its time.
-    pub fn same_pattern(&self, other: &Message) -> bool {
-        self.from == other.from
-            && self.to == other.to
-            && self.style == other.style
-            && self.label == other.label
-    }
-
     /// The note text for a fan-out delivery.
     pub fn fan_out_text(&self, receivers: &[String]) -> String {
         const NAMED: usize = 3;
@@ -115,11 +142,11 @@ impl Message {
 }
 
 impl Diagram {
-    /// The diagram of a recording, with periodic repetitions folded into loops when `fold`.
+    /// The diagram of a recording, with periodic streams folded into loops when `fold`.
     pub fn from_events(events: &[FlowEvent], fold: bool) -> Diagram {
         let (participants, messages) = build::messages(events);
         let items = if fold {
-            fold::fold(messages)
+            fold::fold(&messages, &fold::answers(events))
         } else {
             messages.into_iter().map(Item::Message).collect()
         };
@@ -137,5 +164,27 @@ pub fn render(events: &[FlowEvent], format: Format, fold: bool) -> String {
         Format::Mermaid => mermaid::render(&diagram),
         Format::Plantuml => plantuml::render(&diagram),
         Format::Svg => svg::render(&diagram),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captions_round_the_interval() {
+        let caption = |every_ns, times| {
+            Periodic {
+                times,
+                every_ns,
+                body: Vec::new(),
+            }
+            .caption()
+        };
+        assert_eq!(caption(250_000_000, 3), "every ~250 ms (x3)");
+        assert_eq!(caption(2_500_000_000, 4), "every ~2.5 s (x4)");
+        assert_eq!(caption(5_010_000_000, 12), "every ~5 s (x12)");
+        assert_eq!(caption(10_000_000_000, 6), "every ~10 s (x6)");
+        assert_eq!(caption(180_000_000_000, 3), "every ~3 min (x3)");
     }
 }

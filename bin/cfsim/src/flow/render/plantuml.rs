@@ -1,54 +1,48 @@
 //! PlantUML output: `@startuml … @enduml` with one `participant "<name>" as pN` per component,
-//! `->` for publishes and requests, `-->` for replies, `loop N times … end` for folded
-//! repetitions and `note over` for fan-out. Text is escaped for PlantUML's creole markup
-//! (a `~` before a doubled `*`, `/`, `-`, `_` or `"`, and before `<` and `~`) and kept on one line.
+//! `->` for publishes and requests, `-->` for replies, `loop every ~10 s (x6) … end` around a
+//! periodic stream and `note over` for fan-out. Text is escaped for PlantUML's creole markup
+//! (a `~` before a doubled `*`, `/`, `-`, `_` or `"`, and before `<`; a `~` itself as
+//! `<U+007E>`, which loop headers decode too) and kept on one line.
 
-use super::{Delivery, Diagram, Item, Message, Style};
-use std::fmt::Write;
+use super::walk::{self, Dialect};
+use super::{Diagram, Style};
 
 /// The diagram as PlantUML text.
 pub fn render(diagram: &Diagram) -> String {
-    let mut out = String::from("@startuml\n");
-    for (index, name) in diagram.participants.iter().enumerate() {
-        let name = escape(name).replace('"', "'");
-        let _ = writeln!(out, "participant \"{name}\" as {}", id(index));
-    }
-    for item in &diagram.items {
-        match item {
-            Item::Message(message) => write_message(&mut out, message, ""),
-            Item::Loop { times, body } => {
-                let _ = writeln!(out, "loop {times} times");
-                body.iter().for_each(|m| write_message(&mut out, m, "  "));
-                out.push_str("end\n");
-            }
-        }
-    }
-    out.push_str("@enduml\n");
-    out
+    walk::render::<Plantuml>(diagram)
 }
 
-fn write_message(out: &mut String, message: &Message, indent: &str) {
-    let from = id(message.from);
-    match &message.to {
-        Delivery::Arrows(receivers) => {
-            let arrow = match message.style {
-                Style::Send => "->",
-                Style::Reply => "-->",
-            };
-            let text = escape(&message.text());
-            for to in receivers {
-                let _ = writeln!(out, "{indent}{from} {arrow} {} : {text}", id(*to));
-            }
-        }
-        Delivery::FanOut(names) => {
-            let text = escape(&message.fan_out_text(names));
-            let _ = writeln!(out, "{indent}note over {from} : {text}");
-        }
-    }
-}
+struct Plantuml;
 
-fn id(index: usize) -> String {
-    format!("p{index}")
+impl Dialect for Plantuml {
+    const HEADER: &'static str = "@startuml\n";
+    const FOOTER: &'static str = "@enduml\n";
+    const INDENT: &'static str = "";
+    const NESTED: &'static str = "  ";
+
+    fn escape(text: &str) -> String {
+        escape(text)
+    }
+
+    fn participant(id: &str, name: &str) -> String {
+        format!("participant \"{}\" as {id}", escape(name).replace('"', "'"))
+    }
+
+    fn arrow(from: &str, style: Style, to: &str, text: &str) -> String {
+        let arrow = match style {
+            Style::Send => "->",
+            Style::Reply => "-->",
+        };
+        format!("{from} {arrow} {to} : {text}")
+    }
+
+    fn note(over: &str, text: &str) -> String {
+        format!("note over {over} : {text}")
+    }
+
+    fn loop_start(caption: &str) -> String {
+        format!("loop {caption}")
+    }
 }
 
 /// Text made safe for a PlantUML label: creole markers defused, one line.
@@ -60,7 +54,7 @@ pub fn escape(text: &str) -> String {
             '\n' | '\r' => out.push(' '),
             '\\' => out.push_str("\\\\"),
             '<' => out.push_str("~<"),
-            '~' => out.push_str("~~"),
+            '~' => out.push_str("<U+007E>"),
             '*' | '/' | '-' | '_' | '"' if chars.peek() == Some(&c) => {
                 out.push('~');
                 out.push(c);
@@ -81,11 +75,11 @@ mod tests {
     fn a_push_is_a_plantuml_sequence_diagram() {
         let text = render_events(&push(), Format::Plantuml, true);
         assert!(text.starts_with("@startuml\nparticipant \"cloud_controller-0\" as p0\n"));
-        assert!(text.ends_with("end\n@enduml\n"));
+        assert!(text.ends_with(" (3.0 ms)\n@enduml\n"), "{text}");
         assert!(text.contains("p0 -> p1 : dea.discover {droplet=1, name=hello}\n"));
         assert!(text.contains("p2 --> p0 : dea.discover reply (5.0 ms)\n"));
         assert!(text.contains(
-            "loop 5 times\n  p2 -> p3 : dea.heartbeat {droplet=1, index=0, state=RUNNING}\nend\n"
+            "loop every <U+007E>10 s (x6)\n  p2 -> p3 : dea.heartbeat {droplet=1, index=0, state=RUNNING}\nend\n"
         ));
         assert!(!text.contains("_INBOX"));
     }
@@ -97,12 +91,12 @@ mod tests {
             "a__b//c",
             "x\"y",
             &["dea-0"],
-            json!({"name":"<b>**"}),
+            json!({"name":"<b>**~"}),
         )];
         let text = render_events(&events, Format::Plantuml, false);
         assert!(text.contains("participant \"x'y\" as p0\n"), "{text}");
         assert!(
-            text.contains("p0 -> p1 : a~__b~//c {name=~<b>~**}\n"),
+            text.contains("p0 -> p1 : a~__b~//c {name=~<b>~**<U+007E>}\n"),
             "{text}"
         );
     }

@@ -1,11 +1,11 @@
 //! SVG output, drawn by hand so that `cfsim flow render --format svg` needs no external tool:
 //! a box per participant at the top, a dashed lifeline below each, one row per arrow with the
 //! label above the line (solid for publishes and requests, dashed for replies, a small hook for
-//! a message to oneself), a framed `loop N times` block for folded repetitions, notes for
+//! a message to oneself), a framed `loop every ~10 s (x6)` block around a periodic stream, notes for
 //! fan-out, and the time since the start of the recording in the left margin. Time goes down.
 //! Every piece of text is XML-escaped; the output is a self-contained, well-formed document.
 
-use super::{Delivery, Diagram, Item, Message, Style};
+use super::{Delivery, Diagram, Item, Message, Periodic, Style};
 use std::fmt::Write;
 
 /// Left margin, where the times are written.
@@ -72,24 +72,29 @@ impl Canvas {
     fn item(&mut self, item: &Item) {
         match item {
             Item::Message(message) => self.message(message),
-            Item::Loop { times, body } => self.loop_block(*times, body),
+            Item::Periodic(periodic) => self.loop_block(periodic),
         }
     }
 
-    fn loop_block(&mut self, times: usize, body: &[Message]) {
+    /// A periodic stream: its first occurrence framed, the caption in the frame's tab.
+    fn loop_block(&mut self, periodic: &Periodic) {
         let top = self.y - ROW * 0.7;
         self.y += ROW * 0.6;
-        body.iter().for_each(|m| self.message(m));
+        periodic.body.iter().for_each(|m| self.message(m));
         let height = self.y - ROW * 0.6 - top;
         let (left, width) = (TIME_COLUMN - 6.0, self.layout.width() - TIME_COLUMN);
+        let caption = format!("loop {}", periodic.caption());
+        let tab = caption.chars().count() as f64 * CHAR + 16.0;
         let _ = write!(
             self.body,
             "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" fill=\"none\" stroke=\"#666\"/>\n\
-             <path d=\"M{left:.1},{:.1} h96 l-8,8 v8 h-88 z\" fill=\"#eee\" stroke=\"#666\"/>\n\
-             <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-weight=\"bold\">loop {times} times</text>\n",
+             <path d=\"M{left:.1},{:.1} h{tab:.1} l-8,8 v8 h{:.1} z\" fill=\"#eee\" stroke=\"#666\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-weight=\"bold\">{}</text>\n",
             top,
+            8.0 - tab,
             left + 4.0,
             top + 12.0,
+            escape(&caption),
         );
         self.y += ROW * 0.2;
     }
@@ -196,7 +201,7 @@ fn longest_text(diagram: &Diagram) -> usize {
         .iter()
         .flat_map(|item| match item {
             Item::Message(m) => vec![message_len(m)],
-            Item::Loop { body, .. } => body.iter().map(message_len).collect(),
+            Item::Periodic(periodic) => periodic.body.iter().map(message_len).collect(),
         })
         .chain(diagram.participants.iter().map(|p| p.chars().count()))
         .max()
@@ -249,10 +254,11 @@ mod tests {
         ] {
             assert!(text.contains(&format!(">{name}</text>")), "{name}");
         }
-        // 12 arrows unfolded before the loop (discover fans out to 2), one in the loop.
-        assert_eq!(text.matches("marker-end=").count(), 12);
+        // 11 arrows (discover fans out to 2), the heartbeat's one inside its loop frame.
+        assert_eq!(text.matches("marker-end=").count(), 11);
         assert_eq!(text.matches("stroke-dasharray=\"5,3\"").count(), 3);
-        assert!(text.contains(">loop 5 times</text>"));
+        assert!(text.contains(">loop every ~10 s (x6)</text>"));
+        assert_eq!(text.matches(">dea.heartbeat {droplet=1").count(), 1);
         assert!(text.contains(">dea.discover reply (5.0 ms)</text>"));
         assert!(!text.contains("_INBOX"));
     }

@@ -1,5 +1,7 @@
 // cfsim flow studio: a live sequence diagram of the broker's messages (GET /events, Server-Sent
 // Events) and the state behind them (GET /state, every second). Hand-written, no framework.
+// HTTP exchanges the components report come as events too (`m.http` set): a request row
+// `POST /apps`, its response row `↩ 201 Created`.
 'use strict';
 
 const ROW = 30, LEFT = 96, MAX_KEPT = 5000, FOLD_REACH = 8;
@@ -108,7 +110,7 @@ function visible(m) {
   if ($('hide').checked && m.periodic) return false;
   const s = $('filter-subject').value.trim().toLowerCase();
   if (s) {
-    const subj = (m.reply_to ? m.reply_to.subject + ' reply ' : '') + m.subject;
+    const subj = (m.http ? 'http ' : '') + (m.reply_to ? m.reply_to.subject + ' reply ' : '') + m.subject;
     if (!subj.toLowerCase().includes(s)) return false;
   }
   const c = $('filter-component').value;
@@ -116,16 +118,22 @@ function visible(m) {
   return true;
 }
 
+// A reply folds with the replies to the same request subject (HTTP tokens and inboxes differ).
 function foldKey(m) {
-  return m.subject + '|' + m.sender + '|' + m.receivers.map((r) => r.name).join(',');
+  const what = m.reply_to ? '↩ ' + m.reply_to.subject : m.subject;
+  return what + '|' + m.sender + '|' + m.receivers.map((r) => r.name).join(',');
 }
 
 function label(m) {
+  if (m.http && m.http.leg === 'response') {
+    return `↩ ${m.http.status}` + (m.reply_to ? `  ${m.reply_to.latency_ms.toFixed(1)} ms` : '');
+  }
   if (m.reply_to) return `↩ ${m.reply_to.subject} reply  ${m.reply_to.latency_ms.toFixed(1)} ms`;
   const p = m.payload;
   const bits = [];
   if (p && typeof p === 'object' && !Array.isArray(p)) {
     if (Array.isArray(p.uris) && p.uris.length) bits.push(p.uris.join(','));
+    if (m.http && p.host) bits.push(p.host);
     for (const k of ['op', 'name', 'droplet', 'index', 'state']) {
       if (p[k] !== undefined && p[k] !== null && typeof p[k] !== 'object') bits.push(`${k}=${p[k]}`);
     }
@@ -136,7 +144,8 @@ function label(m) {
     }
   }
   const extra = bits.slice(0, 3).join(' ');
-  return extra ? `${m.subject}  ${extra}` : m.subject;
+  const what = m.http ? m.subject.replace(/\?.*$/, '?…') : m.subject;
+  return extra ? `${what}  ${extra}` : what;
 }
 
 function clock(ns) {
@@ -327,16 +336,18 @@ function select(m, g) {
   document.querySelectorAll('.msg.selected').forEach((e) => e.classList.remove('selected'));
   g.classList.add('selected');
   ui.selected = m.seq;
+  const http = m.http ? m.http.leg : null;
   const rows = [
     ['seq', m.seq],
     ['time', clock(m.ts_ns)],
-    ['subject', m.subject],
-    ['pattern', m.pattern || '—'],
+    [http === 'request' ? 'request' : http ? 'exchange' : 'subject', m.subject],
+    [http ? 'route' : 'pattern', m.pattern || '—'],
     ['from', m.sender || '(unknown)'],
     ['to', m.receivers.length ? m.receivers.map((r) => r.name + (r.queue ? ` (queue ${r.queue})` : '')).join(', ') : '(nobody)'],
     ['size', `${m.size} bytes${m.truncated ? ' (cut)' : ''}`],
   ];
-  if (m.reply) rows.push(['reply to', m.reply]);
+  if (http === 'response') rows.push(['status', m.http.status]);
+  if (m.reply) rows.push([http ? 'exchange' : 'reply to', m.reply]);
   if (m.reply_to) {
     rows.push(['answers', `${m.reply_to.subject} from ${m.reply_to.sender}`]);
     rows.push(['latency', `${m.reply_to.latency_ms.toFixed(2)} ms`]);
