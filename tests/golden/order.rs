@@ -13,6 +13,19 @@ pub struct Step {
     /// What the step is, for the failure message and docs/FLOWS.md.
     pub what: String,
     tests: Vec<Test>,
+    /// Where the search for this step's event starts (see [`Step::after`]).
+    anchor: Anchor,
+}
+
+/// Where a step's search starts.
+#[derive(Clone, Copy)]
+enum Anchor {
+    /// After the previous step's event (the default).
+    Previous,
+    /// After the event of this earlier step.
+    Step(usize),
+    /// At the first event of the window.
+    Start,
 }
 
 impl Step {
@@ -24,6 +37,7 @@ impl Step {
         Step {
             what: what.into(),
             tests: vec![Box::new(test)],
+            anchor: Anchor::Previous,
         }
     }
 
@@ -78,6 +92,22 @@ impl Step {
         self.and(what.to_owned(), move |ev, _| test(&ev.payload))
     }
 
+    /// ... searched after the event of the earlier step `step` instead of after the previous
+    /// step's: the start of a chain that runs beside the steps in between (concurrent work
+    /// whose order against them is not guaranteed). The steps that follow it continue its
+    /// chain.
+    pub fn after(mut self, step: usize) -> Step {
+        self.anchor = Anchor::Step(step);
+        self
+    }
+
+    /// ... searched from the first event of the window: like [`Step::after`], the start of a
+    /// chain independent of every step before it.
+    pub fn anywhere(mut self) -> Step {
+        self.anchor = Anchor::Start;
+        self
+    }
+
     /// ... and `test` holds too.
     pub fn and(
         mut self,
@@ -95,17 +125,27 @@ impl Step {
 }
 
 /// The events matching `steps` in order (each the first acceptable one after the previous
-/// step's event), or a report of where the order broke.
+/// step's event, or after its [`Step::after`] anchor's), or a report of where the order broke.
 pub fn find_in_order(events: &[FlowEvent], steps: &[Step]) -> Result<Vec<FlowEvent>, String> {
     let mut matched: Vec<FlowEvent> = Vec::new();
+    let mut positions: Vec<usize> = Vec::new();
     let mut at = 0;
     for (index, step) in steps.iter().enumerate() {
+        match step.anchor {
+            Anchor::Previous => {}
+            Anchor::Step(anchor) => {
+                assert!(anchor < index, "step {index} anchored on step {anchor}");
+                at = positions[anchor] + 1;
+            }
+            Anchor::Start => at = 0,
+        }
         let found = events[at..]
             .iter()
             .position(|ev| step.accepts(ev, &matched));
         match found {
             Some(offset) => {
                 matched.push(events[at + offset].clone());
+                positions.push(at + offset);
                 at += offset + 1;
             }
             None => return Err(report(events, steps, &matched, index)),
@@ -180,6 +220,40 @@ mod tests {
         assert!(!subject_matches("dea.*.start", "dea.start"));
         assert!(subject_matches("router.>", "router.register"));
         assert!(!subject_matches("router.register", "router.registers"));
+    }
+
+    fn event(subject: &str) -> FlowEvent {
+        FlowEvent {
+            ts_ns: 0,
+            subject: subject.into(),
+            reply: None,
+            size: 0,
+            payload: serde_json::Value::Null,
+            truncated: false,
+            sender: cfsim_nats_server::tap::Peer {
+                name: String::new(),
+                cid: 0,
+            },
+            receivers: Vec::new(),
+            inferred: false,
+        }
+    }
+
+    #[test]
+    fn a_step_after_an_anchor_starts_a_chain_beside_the_others() {
+        let events: Vec<FlowEvent> = ["a", "c", "b", "d"].into_iter().map(event).collect();
+        let linear = [Step::subject("a"), Step::subject("b"), Step::subject("c")];
+        assert!(find_in_order(&events, &linear).is_err());
+        let chains = [
+            Step::subject("a"),
+            Step::subject("b"),
+            Step::subject("c").after(0),
+            Step::subject("d").after(1),
+            Step::subject("c").anywhere(),
+        ];
+        let matched = find_in_order(&events, &chains).expect("both chains hold");
+        let subjects: Vec<&str> = matched.iter().map(|e| e.subject.as_str()).collect();
+        assert_eq!(subjects, ["a", "b", "c", "d", "c"]);
     }
 
     #[test]
