@@ -31,9 +31,7 @@ const CRASHES: usize = 5;
 
 fn scenario() -> Scenario {
     let mut steps = vec![
-        Step::http("PUT", "/apps/crasher")
-            .from("vmc")
-            .to("cloud_controller"),
+        Step::http("PUT", "/apps/crasher").from("vmc").to("router"),
         dea_start(false).and("(the first start)".into(), |_, _| true),
     ];
     for crash in 1..=CRASHES {

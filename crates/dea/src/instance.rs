@@ -232,7 +232,10 @@ mod tests {
         for event in [Event::StartFailed, Event::ProcessExited] {
             let (to, fx) = effects(Starting, event);
             assert_eq!(to, Crashed);
-            assert_eq!(fx[0], Unregister, "v1's send_exited_message unregisters (if uris)");
+            assert_eq!(
+                fx[0], Unregister,
+                "v1's send_exited_message unregisters (if uris)"
+            );
             assert!(fx.contains(&Exited(ExitReason::Crashed)));
         }
     }
