@@ -1,7 +1,9 @@
 //! HTTP hops for axum servers (the cloud controller, the service gateway): a middleware that
 //! reports the request leg when a request arrives (from the router named in [`VIA_HEADER`],
-//! else the User-Agent's product; to the reporter) and the response leg when the handler's response head is ready (status, and the
-//! body size when the response knows it). While nobody watches it only checks the watch.
+//! else the User-Agent's product; to the reporter), and the response leg once the handler's
+//! response head is ready (status, and the body size when the response knows it) and the NATS
+//! messages the handler published have reached the broker, so a diagram shows them before the
+//! response. While nobody watches it only checks the watch.
 
 use super::{client_name, HopReporter, VIA_HEADER};
 use axum::body::HttpBody;
@@ -22,6 +24,7 @@ pub async fn middleware(State(hops): State<HopReporter>, request: Request, next:
     let exchange = hops.request(&from, request.method().as_str(), target, None);
     let response = next.run(request).await;
     if let Some(exchange) = exchange {
+        hops.settle().await;
         exchange.respond(response.status().as_u16(), body_size(&response));
     }
     response

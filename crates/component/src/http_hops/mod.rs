@@ -28,15 +28,21 @@ mod watch;
 
 pub use axum_layer::middleware;
 
-use cfsim_messages::{encode, HttpHop, HttpLeg, FLOW_WATCH, FLOW_WATCH_PING, HTTP_HOP};
+use cfsim_messages::{
+    decode, encode, FlowWatch, HttpHop, HttpLeg, FLOW_WATCH, FLOW_WATCH_PING, HTTP_HOP,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use watch::WatchState;
 
 /// How many legs may wait for the publisher before new ones are dropped.
 const QUEUE: usize = 4096;
+/// How long a watched response waits for the component's earlier messages to be flushed.
+pub const SETTLE_BOUND: Duration = Duration::from_millis(100);
+/// How long a starting reporter waits for a viewer to answer its ping.
+pub const PING_BOUND: Duration = Duration::from_millis(250);
 
 /// Reports a component's HTTP exchanges while a flow viewer watches. Cheap to clone.
 #[derive(Clone)]
@@ -52,10 +58,18 @@ struct Shared {
     name: String,
     next_id: AtomicU64,
     dropped: AtomicU64,
-    /// To the publisher task; `None` for a disabled reporter.
-    legs: Option<mpsc::Sender<HttpHop>>,
+    /// The way out; `None` for a disabled reporter.
+    link: Option<Link>,
+}
+
+/// What a started reporter reports through.
+struct Link {
+    /// To the publisher task.
+    legs: mpsc::Sender<HttpHop>,
+    /// The component's connection, for [`HopReporter::settle`].
+    client: async_nats::Client,
     /// Dropped with the last clone: ends the watch task.
-    _stop: Option<oneshot::Sender<()>>,
+    _stop: oneshot::Sender<()>,
 }
 
 impl std::fmt::Debug for HopReporter {
@@ -70,8 +84,11 @@ impl std::fmt::Debug for HopReporter {
 
 impl HopReporter {
     /// Starts reporting as `reporter_name` (the component's connection name): subscribes to
-    /// [`FLOW_WATCH`], starts the publisher task, then publishes [`FLOW_WATCH_PING`] so the
-    /// viewers already watching say so. Works before the client has connected (NATS queues).
+    /// [`FLOW_WATCH`], starts the publisher task, then asks the viewers already watching with
+    /// a [`FLOW_WATCH_PING`] request and waits (at most [`PING_BOUND`]) for the first answer,
+    /// so that a component started while someone watches reports its very first exchange. No
+    /// viewer: NATS answers "no responders" at once. Works before the client has connected
+    /// (then the wait is the bound).
     pub async fn start(
         client: &async_nats::Client,
         reporter_name: &str,
@@ -82,36 +99,28 @@ impl HopReporter {
         tokio::spawn(watch::follow(state.clone(), subscription, stopped));
         let (legs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(publish(client.clone(), queue));
-        if let Err(e) = client.publish(FLOW_WATCH_PING, Vec::new().into()).await {
-            tracing::debug!(error = %e, "cannot publish the flow watch ping");
-        }
-        Ok(HopReporter::with(
-            reporter_name,
-            state,
-            Some(legs),
-            Some(stop),
-        ))
+        ask_viewers(client, &state).await;
+        let link = Link {
+            legs,
+            client: client.clone(),
+            _stop: stop,
+        };
+        Ok(HopReporter::with(reporter_name, state, Some(link)))
     }
 
     /// A reporter that never reports (no NATS: tools, tests).
     pub fn disabled() -> HopReporter {
-        HopReporter::with("disabled", Arc::new(WatchState::new()), None, None)
+        HopReporter::with("disabled", Arc::new(WatchState::new()), None)
     }
 
-    fn with(
-        name: &str,
-        watch: Arc<WatchState>,
-        legs: Option<mpsc::Sender<HttpHop>>,
-        stop: Option<oneshot::Sender<()>>,
-    ) -> HopReporter {
+    fn with(name: &str, watch: Arc<WatchState>, link: Option<Link>) -> HopReporter {
         HopReporter {
             watch,
             shared: Arc::new(Shared {
                 name: name.to_owned(),
                 next_id: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
-                legs,
-                _stop: stop,
+                link,
             }),
         }
     }
@@ -132,6 +141,16 @@ impl HopReporter {
         self.watch.subscribe()
     }
 
+    /// Waits (at most [`SETTLE_BOUND`]) until what the component published so far has reached
+    /// the broker, so a response leg stamped after it comes after the NATS messages the
+    /// handler sent (a push's `dea.<uuid>.start` before the CC's `200`). Only called for a
+    /// watched exchange.
+    pub async fn settle(&self) {
+        if let Some(link) = &self.shared.link {
+            let _ = tokio::time::timeout(SETTLE_BOUND, link.client.flush()).await;
+        }
+    }
+
     /// Legs dropped because the publisher's queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
@@ -147,7 +166,7 @@ impl HopReporter {
         target: &str,
         host: Option<&str>,
     ) -> Option<Exchange> {
-        if !self.is_watched() || self.shared.legs.is_none() {
+        if !self.is_watched() || self.shared.link.is_none() {
             return None;
         }
         let to = self.shared.name.clone();
@@ -179,10 +198,10 @@ impl HopReporter {
     }
 
     fn send(&self, hop: HttpHop) {
-        let Some(legs) = &self.shared.legs else {
+        let Some(link) = &self.shared.link else {
             return;
         };
-        if legs.try_send(hop).is_err() {
+        if link.legs.try_send(hop).is_err() {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -238,6 +257,19 @@ impl Exchange {
 /// The request header by which the router names itself to a component it forwards to while a
 /// flow viewer watches (`X-Cfsim-Via: router-0`); the component's request leg comes from it.
 pub const VIA_HEADER: &str = "x-cfsim-via";
+
+/// Pings the viewers; the first answer (a [`FlowWatch`]) starts the watch.
+async fn ask_viewers(client: &async_nats::Client, state: &WatchState) {
+    let ping = client.request(FLOW_WATCH_PING, Vec::new().into());
+    match tokio::time::timeout(PING_BOUND, ping).await {
+        Ok(Ok(answer)) => match decode::<FlowWatch>(&answer.payload) {
+            Ok(watch) => state.extend(watch.for_ms),
+            Err(e) => tracing::debug!(error = %e, "a malformed answer to the flow watch ping"),
+        },
+        Ok(Err(e)) => tracing::trace!(error = %e, "no flow viewer answered the ping"),
+        Err(_) => tracing::debug!("no answer to the flow watch ping within {PING_BOUND:?}"),
+    }
+}
 
 /// The participant name of a client: the first product token of its User-Agent, without its
 /// version (`vmc/0.1.0 (linux)` → `vmc`, `dea-0` → `dea-0`), or `client` without one.

@@ -104,6 +104,39 @@ async fn a_started_reporter_pings_the_viewers() {
 }
 
 #[tokio::test]
+async fn a_reporter_started_while_a_viewer_watches_is_watched_from_the_start() {
+    let watched_broker = broker().await;
+    let viewer = async_nats::connect(watched_broker.url()).await.unwrap();
+    let mut pings = viewer.subscribe(FLOW_WATCH_PING).await.unwrap();
+    viewer.flush().await.unwrap();
+    let answering = viewer.clone();
+    tokio::spawn(async move {
+        while let Some(ping) = pings.next().await {
+            let answer = FlowWatch {
+                viewer: "test".into(),
+                for_ms: 60_000,
+            };
+            let inbox = ping.reply.expect("the ping is a request");
+            let body = encode(&answer).unwrap().into();
+            answering.publish(inbox, body).await.unwrap();
+        }
+    });
+    let component = async_nats::connect(watched_broker.url()).await.unwrap();
+    let hops = HopReporter::start(&component, "cloud_controller-0")
+        .await
+        .unwrap();
+    assert!(hops.is_watched(), "watched before the first exchange");
+
+    // Nobody watching: "no responders", and the reporter starts unwatched.
+    let lonely = broker().await;
+    let component = async_nats::connect(lonely.url()).await.unwrap();
+    let hops = HopReporter::start(&component, "cloud_controller-0")
+        .await
+        .unwrap();
+    assert!(!hops.is_watched());
+}
+
+#[tokio::test]
 async fn unwatched_nothing_watched_both_legs() {
     let broker = broker().await;
     let mut viewer = Viewer::new(&broker.url()).await;

@@ -46,7 +46,8 @@ impl WatchState {
         self.watching.subscribe()
     }
 
-    /// A beacon: watched for at least `for_ms` from now. Only the follow task writes.
+    /// A beacon: watched for at least `for_ms` from now (the follow task, and the start-up
+    /// ping's answer).
     pub(super) fn extend(&self, for_ms: u64) {
         let wanted = self
             .now_ns()
