@@ -114,18 +114,25 @@ impl Drop for FlowSource {
     }
 }
 
-/// Publishes `watch` (a [`FlowWatch`]) every [`WATCH_INTERVAL_MS`] and at once on every ping;
+/// Publishes `watch` (a [`FlowWatch`]) every [`WATCH_INTERVAL_MS`] and at once on every ping
+/// (to the ping's reply inbox too, so a starting component knows before it serves anything);
 /// the first one went out with the subscriptions.
 async fn beacon(client: async_nats::Client, watch: Vec<u8>, mut pings: async_nats::Subscriber) {
     let every = Duration::from_millis(WATCH_INTERVAL_MS);
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            ping = pings.next() => if ping.is_none() {
-                return;
+        let reply = tokio::select! {
+            _ = ticks.tick() => None,
+            ping = pings.next() => match ping {
+                Some(ping) => ping.reply,
+                None => return,
             },
+        };
+        if let Some(inbox) = reply {
+            if let Err(e) = client.publish(inbox, watch.clone().into()).await {
+                tracing::debug!(error = %e, "flow source: ping not answered");
+            }
         }
         if let Err(e) = client.publish(FLOW_WATCH, watch.clone().into()).await {
             tracing::debug!(error = %e, "flow source: FlowWatch not sent");
@@ -138,7 +145,17 @@ fn from_tap(msg: &async_nats::Message) -> Option<Item> {
     if msg.subject.as_str() == tap::DROPS_SUBJECT {
         return serde_json::from_slice(&msg.payload).ok().map(Item::Drops);
     }
-    serde_json::from_slice(&msg.payload).ok().map(Item::Event)
+    let event: FlowEvent = serde_json::from_slice(&msg.payload).ok()?;
+    (!is_watch_answer(&event.payload)).then_some(Item::Event(event))
+}
+
+/// A viewer's answer to a starting component's ping: a [`FlowWatch`] sent to the ping's
+/// `_INBOX` reply subject, which the tap sees like any reply. It is the flow tools' own
+/// traffic, not the cluster's, so no tool shows it.
+fn is_watch_answer(payload: &serde_json::Value) -> bool {
+    payload.as_object().is_some_and(|fields| {
+        fields.len() == 2 && serde_json::from_value::<FlowWatch>(payload.clone()).is_ok()
+    })
 }
 
 /// A message seen through `>`, as an inferred event (`$CFSIM.` subjects skipped: the HTTP
@@ -149,12 +166,8 @@ fn from_wire(msg: &async_nats::Message) -> Option<Item> {
         return None;
     }
     let reply = msg.reply.as_ref().map(|r| r.as_str());
-    Some(Item::Event(inferred_event(
-        unix_nanos(),
-        subject,
-        reply,
-        &msg.payload,
-    )))
+    let event = inferred_event(unix_nanos(), subject, reply, &msg.payload);
+    (!is_watch_answer(&event.payload)).then_some(Item::Event(event))
 }
 
 /// The event a `>` subscriber can build: attribution from the subject catalogue.
@@ -254,6 +267,17 @@ mod tests {
         let names: Vec<_> = ev.receivers.iter().map(|r| r.name.as_str()).collect();
         assert!(names.contains(&"HealthManager"), "{names:?}");
         assert!(ev.receivers.iter().all(|r| r.cid == 0));
+    }
+
+    #[test]
+    fn answers_to_a_watch_ping_are_the_tools_own_traffic() {
+        assert!(is_watch_answer(
+            &json!({"viewer": "studio", "for_ms": 5000})
+        ));
+        assert!(!is_watch_answer(&json!({"viewer": "studio"})));
+        let reply = json!({"viewer": "studio", "for_ms": 5000, "droplet": 1});
+        assert!(!is_watch_answer(&reply));
+        assert!(!is_watch_answer(&json!("ok")));
     }
 
     #[test]
