@@ -102,8 +102,28 @@ impl Golden {
         }
     }
 
+    /// Waits (at most 5 s) until every HTTP request recorded so far has its response, so that a
+    /// window opened next holds no answer to a request made before it (vmc's push leaves its
+    /// crash poll in flight when the app runs).
+    pub async fn http_settled(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            let events = self.events();
+            let answered: std::collections::HashSet<&str> =
+                events.iter().map(|e| e.subject.as_str()).collect();
+            let pending = events
+                .iter()
+                .filter_map(|e| e.reply.as_deref())
+                .any(|token| token.starts_with("HTTP ") && !answered.contains(token));
+            if !pending {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the scenario's essential order holds in the events from `from_ns` on, then
-    /// checks and (with `CFSIM_GOLDEN_OUT`) writes the window from `from_ns` to the last
+    /// checks and (with `CFSIM_GOLDEN_OUT`) writes the window from `from_ns` to the latest
     /// essential event plus `tail`. Returns the events the steps matched.
     pub async fn finish(
         &self,
@@ -127,7 +147,7 @@ impl Golden {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        let last = matched.last().map_or(from_ns, |e| e.ts_ns);
+        let last = matched.iter().map(|e| e.ts_ns).max().unwrap_or(from_ns);
         let until = last + tail.as_nanos() as u64;
         self.wait_for("the end of the window", until, tail + bound, |_| true)
             .await;

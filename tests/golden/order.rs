@@ -124,6 +124,15 @@ impl Step {
     }
 }
 
+/// vmc's `method path`: the request as vmc sends it (to `api.<domain>`, so through the
+/// router) and as it reaches the cloud controller.
+pub fn vmc_call(method: &str, path: &str) -> [Step; 2] {
+    [
+        Step::http(method, path).from("vmc"),
+        Step::http(method, path).to("cloud_controller"),
+    ]
+}
+
 /// The events matching `steps` in order (each the first acceptable one after the previous
 /// step's event, or after its [`Step::after`] anchor's), or a report of where the order broke.
 pub fn find_in_order(events: &[FlowEvent], steps: &[Step]) -> Result<Vec<FlowEvent>, String> {
