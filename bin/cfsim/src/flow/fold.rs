@@ -11,8 +11,9 @@
 //! something that is not itself periodic, a heartbeat about an instance that just crashed say,
 //! so that a stream resuming after a change shows again after it.
 //!
-//! Each unbroken run of at least [`MIN_REPEATS`] occurrences that keeps a rhythm (see
-//! [`rhythm`]; a back-off does not) is drawn once, where it first happened, as a [`Periodic`] item with its count and typical interval; its replies move up
+//! Each unbroken run is cut where the stream paused (a gap over 1½ × the typical one); each
+//! piece of at least [`MIN_REPEATS`] occurrences that keeps a rhythm (see [`rhythm`]; a
+//! back-off does not) is drawn once, where it first happened, as a [`Periodic`] item with its count and typical interval; its replies move up
 //! next to their request and the later occurrences are dropped. Everything else stays in
 //! order. Periodic items that end up next to each other with the same count and about the
 //! same interval (two DEAs started together, `router.start` and the registrations it
@@ -59,11 +60,13 @@ pub fn fold(messages: &[Message], answers: &[Option<usize>]) -> Vec<Item> {
             .iter()
             .map(|&e| messages[exchanges[e][0]].at_ns)
             .collect();
-        let Some(every_ns) = rhythm(&times) else {
-            continue; // not periodic: a back-off, say, whose growing gaps are the story
-        };
-        head[run[0]] = Some((run.len(), every_ns));
-        run[1..].iter().for_each(|&e| dropped[e] = true);
+        for (piece, times) in pieces(&run, &times) {
+            let Some(every_ns) = rhythm(&times).filter(|_| piece.len() >= MIN_REPEATS) else {
+                continue; // not periodic: a back-off, say, whose growing gaps are the story
+            };
+            head[piece[0]] = Some((piece.len(), every_ns));
+            piece[1..].iter().for_each(|&e| dropped[e] = true);
+        }
     }
     let mut items = Vec::new();
     for (index, message) in messages.iter().enumerate() {
@@ -157,15 +160,32 @@ fn typical_gap(times: &[u64]) -> u64 {
     gaps.get(gaps.len() / 2).copied().unwrap_or(0)
 }
 
-/// The typical gap when the occurrences keep a rhythm: every gap (bursts aside) within half
-/// and one and a half times the typical one. Timer jitter passes; a back-off (1×, 2×, 4×)
-/// does not, so a flapping app's restarts are drawn one by one.
+/// A run cut where a gap is over one and a half times the typical one (the stream paused:
+/// its instance crashed, say), each piece with its times; each piece folds on its own.
+fn pieces<'r>(run: &'r [usize], times: &[u64]) -> Vec<(&'r [usize], Vec<u64>)> {
+    let typical = typical_gap(times);
+    let mut cuts = vec![0];
+    for i in 1..times.len() {
+        let gap = times[i].saturating_sub(times[i - 1]);
+        if typical > 0 && gap.saturating_mul(2) > typical.saturating_mul(3) {
+            cuts.push(i);
+        }
+    }
+    cuts.push(times.len());
+    cuts.windows(2)
+        .map(|w| (&run[w[0]..w[1]], times[w[0]..w[1]].to_vec()))
+        .collect()
+}
+
+/// The typical gap when the occurrences keep a rhythm: no gap (bursts aside) over one and a
+/// half times the median one (the lower of an even count). Timer jitter passes, and so do extra copies between ticks (a
+/// DEA advertises on its timer and after every start and stop); a back-off, each gap twice the
+/// one before, does not, so a flapping app's restarts are drawn one by one.
 fn rhythm(times: &[u64]) -> Option<u64> {
     let gaps = spaced_gaps(times);
-    let typical = typical_gap(times);
-    let (first, last) = (gaps.first()?, gaps.last()?);
-    (first.saturating_mul(2) >= typical && last.saturating_mul(2) <= typical.saturating_mul(3))
-        .then_some(typical)
+    let longest = *gaps.last()?;
+    let lower_median = gaps[(gaps.len() - 1) / 2];
+    (longest.saturating_mul(2) <= lower_median.saturating_mul(3)).then(|| typical_gap(times))
 }
 
 /// The gaps between occurrences, sorted, without those under a tenth of the mean.
@@ -484,5 +504,21 @@ mod tests {
         let items = Diagram::from_events(&events, true).items;
         assert_eq!(items.len(), 4, "{items:?}");
         assert!(items.iter().all(|i| matches!(i, Item::Message(_))));
+    }
+
+    #[test]
+    fn a_stream_that_pauses_folds_before_and_after_the_pause() {
+        let beat = |ms: u64| heartbeat(ms, "dea-0", "RUNNING");
+        let mut events: Vec<_> = [0u64, 1_000, 2_000, 3_000].map(beat).to_vec();
+        events.extend([9_000u64, 10_000, 11_000].map(beat));
+        let items = Diagram::from_events(&events, true).items;
+        let loops: Vec<_> = items
+            .iter()
+            .map(|i| match i {
+                Item::Periodic(p) => (p.times, p.every_ns / 1_000_000),
+                Item::Message(_) => (1, 0),
+            })
+            .collect();
+        assert_eq!(loops, vec![(4, 1_000), (3, 1_000)]);
     }
 }

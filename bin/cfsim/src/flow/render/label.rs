@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 /// Payload fields worth showing, in the order shown.
 const FIELDS: &[&str] = &[
     "op",
+    "flapping",
     "droplet",
     "name",
     "index",
