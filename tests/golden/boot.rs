@@ -5,7 +5,7 @@
 //! only the order within each chain is asserted.
 
 use super::harness::{Golden, Scenario};
-use super::order::Step;
+use super::order::{has_uri, Step};
 use std::time::Duration;
 
 /// The gateway re-sends its offering every 6 s instead of 60 s: should the first `POST` go
@@ -99,12 +99,6 @@ fn meanwhile(step: Step) -> Step {
 
 fn ok(payload: &serde_json::Value) -> bool {
     payload["status"] == 200
-}
-
-fn has_uri(payload: &serde_json::Value, uri: &str) -> bool {
-    payload["uris"]
-        .as_array()
-        .is_some_and(|uris| uris.iter().any(|u| u == uri))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

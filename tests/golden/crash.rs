@@ -3,12 +3,12 @@
 //! cloud controller places a new instance. The diagram runs from the kill to the new
 //! instance's route.
 
-use super::harness::{now_ns, Golden, Scenario};
-use super::order::Step;
-use crate::up_support::{eventually, instance_dir, instance_id, kill_processes_in, sample_dir};
+use super::harness::{now_ns, sample, Golden, Scenario};
+use super::order::{has_uri, Step};
+use crate::up_support::{eventually, instance_dir, instance_id, kill_processes_in};
 use cfsim_nats_server::tap::FlowEvent;
 use std::time::Duration;
-use vmc::push::{self, Feedback, PushOptions};
+use vmc::push::{self, Feedback};
 
 /// Heartbeats every 0.5 s, the HM's request queue ticks every 50 ms.
 const TIME_SCALE: &str = "0.05";
@@ -100,32 +100,11 @@ pub(super) fn single_running(ev: &FlowEvent, start: &FlowEvent) -> bool {
         && entries[0]["state"] == "RUNNING"
 }
 
-pub(super) fn has_uri(payload: &serde_json::Value, uri: &str) -> bool {
-    payload["uris"]
-        .as_array()
-        .is_some_and(|uris| uris.iter().any(|u| u == uri))
-}
-
-/// `vmc push <name>` of the sample with `instances` instances.
-pub(super) fn options(name: &str, instances: u32) -> PushOptions {
-    PushOptions {
-        name: name.to_owned(),
-        path: sample_dir(),
-        url: None,
-        instances,
-        mem: 64,
-        runtime: None,
-        framework: None,
-        no_start: false,
-        timeout: Duration::from_secs(30),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_and_restart() {
     let golden = Golden::start(&["--time-scale", TIME_SCALE]);
     let client = golden.cluster.admin_client().await;
-    push::push(&client, &options("hello", 1), Feedback::Quiet)
+    push::push(&client, &sample("hello", 1), Feedback::Quiet)
         .await
         .expect("push the sample");
     let old = eventually("hello answers", BOUND, || async {

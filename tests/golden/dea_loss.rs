@@ -4,9 +4,9 @@
 //! `droplet_lost` and has the lost index started on the surviving DEA. The diagram runs from
 //! the kill to the new instance's route.
 
-use super::crash::{has_uri, options, single_running, start_subject};
-use super::harness::{now_ns, Golden, Scenario};
-use super::order::Step;
+use super::crash::{single_running, start_subject};
+use super::harness::{now_ns, sample, Golden, Scenario};
+use super::order::{has_uri, Step};
 use crate::support::Cfsim;
 use crate::up_support::{eventually, instance_id, instances_on_disk};
 use std::collections::BTreeSet;
@@ -144,7 +144,7 @@ async fn loss_of_a_dea() {
         .await;
 
     let client = golden.cluster.admin_client().await;
-    push::push(&client, &options("hello", 2), Feedback::Quiet)
+    push::push(&client, &sample("hello", 2), Feedback::Quiet)
         .await
         .expect("push 2 instances");
     let ids = Mutex::new(BTreeSet::new());

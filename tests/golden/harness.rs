@@ -14,6 +14,21 @@ use std::time::{Duration, Instant, SystemTime};
 /// Where `scripts/golden-flows` wants the recordings and fragments.
 const OUT_VAR: &str = "CFSIM_GOLDEN_OUT";
 
+/// `vmc push <name>` of the sample app with `instances` instances.
+pub fn sample(name: &str, instances: u32) -> vmc::push::PushOptions {
+    vmc::push::PushOptions {
+        name: name.to_owned(),
+        path: crate::up_support::sample_dir(),
+        url: None,
+        instances,
+        mem: 64,
+        runtime: None,
+        framework: None,
+        no_start: false,
+        timeout: Duration::from_secs(30),
+    }
+}
+
 /// Now, in the recording's clock (nanoseconds since the Unix epoch).
 pub fn now_ns() -> u64 {
     SystemTime::now()

@@ -3,8 +3,7 @@
 //! instance on each DEA; the second HM is stopped and started again. The diagram runs from
 //! the new process's start until it has both the DEAs' heartbeats and the CC's desired state.
 
-use super::crash::options;
-use super::harness::{now_ns, Golden, Scenario};
+use super::harness::{now_ns, sample, Golden, Scenario};
 use super::order::Step;
 use crate::support::Cfsim;
 use crate::up_support::instances_on_disk;
@@ -141,7 +140,7 @@ fn start_hm(config: &Path, nats: &str) -> Cfsim {
 async fn health_manager_restart() {
     let golden = Golden::start(&["--time-scale", TIME_SCALE]);
     let client = golden.cluster.admin_client().await;
-    push::push(&client, &options("hello", 2), Feedback::Quiet)
+    push::push(&client, &sample("hello", 2), Feedback::Quiet)
         .await
         .expect("push 2 instances");
     let on_disk = instances_on_disk(golden.data_dir(), "hello");

@@ -193,6 +193,13 @@ fn millis(ns: u64) -> String {
     format!("{:.1} ms", ns as f64 / 1e6)
 }
 
+/// Whether a `router.register`/`unregister` payload names `uri`.
+pub fn has_uri(payload: &serde_json::Value, uri: &str) -> bool {
+    payload["uris"]
+        .as_array()
+        .is_some_and(|uris| uris.iter().any(|u| u == uri))
+}
+
 /// NATS subject matching: `*` is one token, `>` the rest.
 pub fn subject_matches(pattern: &str, subject: &str) -> bool {
     let mut tokens = subject.split('.');

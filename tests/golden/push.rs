@@ -1,11 +1,11 @@
 //! Golden flow: push and start. `vmc push` of the sample app on a fresh cluster, then one
 //! request through the router; the diagram runs from vmc's first call to the app's answer.
 
-use super::harness::{now_ns, Golden, Scenario};
-use super::order::Step;
+use super::harness::{now_ns, sample, Golden, Scenario};
+use super::order::{has_uri, Step};
 use cfsim_nats_server::tap::FlowEvent;
 use std::time::Duration;
-use vmc::push::{self, Feedback, PushOptions};
+use vmc::push::{self, Feedback};
 
 /// Heartbeats every 2 s instead of 10 s, so the periodic heartbeat comes soon.
 const TIME_SCALE: &str = "0.2";
@@ -78,33 +78,13 @@ fn running(start: usize) -> impl Fn(&FlowEvent, &[FlowEvent]) -> bool + Send + S
     }
 }
 
-fn has_uri(payload: &serde_json::Value, uri: &str) -> bool {
-    payload["uris"]
-        .as_array()
-        .is_some_and(|uris| uris.iter().any(|u| u == uri))
-}
-
-fn options(name: &str) -> PushOptions {
-    PushOptions {
-        name: name.to_owned(),
-        path: crate::up_support::sample_dir(),
-        url: None,
-        instances: 1,
-        mem: 64,
-        runtime: None,
-        framework: None,
-        no_start: false,
-        timeout: Duration::from_secs(30),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_and_start() {
     let golden = Golden::start(&["--time-scale", TIME_SCALE]);
     let client = golden.cluster.admin_client().await;
     let scenario = scenario();
     let from = now_ns();
-    push::push(&client, &options("hello"), Feedback::Quiet)
+    push::push(&client, &sample("hello", 1), Feedback::Quiet)
         .await
         .expect("push the sample");
     let periodic = &scenario.steps[..=START + 3];

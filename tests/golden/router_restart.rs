@@ -2,12 +2,12 @@
 //! the cluster's broker) is stopped with SIGTERM and started again with an empty route table;
 //! the diagram runs from its new start to the first request it routes to the app.
 
-use super::harness::{now_ns, Golden, Scenario};
-use super::order::Step;
+use super::harness::{now_ns, sample, Golden, Scenario};
+use super::order::{has_uri, Step};
 use crate::support::Cfsim;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vmc::push::{self, Feedback, PushOptions};
+use vmc::push::{self, Feedback};
 
 /// `router.start` of the restarted router.
 const START: usize = 0;
@@ -74,26 +74,6 @@ fn ok(payload: &serde_json::Value) -> bool {
     payload["status"] == 200
 }
 
-fn has_uri(payload: &serde_json::Value, uri: &str) -> bool {
-    payload["uris"]
-        .as_array()
-        .is_some_and(|uris| uris.iter().any(|u| u == uri))
-}
-
-fn options(name: &str) -> PushOptions {
-    PushOptions {
-        name: name.to_owned(),
-        path: crate::up_support::sample_dir(),
-        url: None,
-        instances: 1,
-        mem: 64,
-        runtime: None,
-        framework: None,
-        no_start: false,
-        timeout: Duration::from_secs(30),
-    }
-}
-
 /// The config of a router run as its own process: index 1, ephemeral ports.
 fn router_config(dir: &Path) -> PathBuf {
     let path = dir.join("router-1.toml");
@@ -128,7 +108,7 @@ fn start_router(config: &Path, nats_url: &str) -> (Cfsim, String) {
 async fn a_restarted_router_learns_every_route_again() {
     let golden = Golden::start(&[]);
     let client = golden.cluster.admin_client().await;
-    push::push(&client, &options("hello"), Feedback::Quiet)
+    push::push(&client, &sample("hello", 1), Feedback::Quiet)
         .await
         .expect("push the sample");
     let dir = tempfile::tempdir().unwrap();

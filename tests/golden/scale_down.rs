@@ -2,11 +2,11 @@
 //! `PUT /apps/hello` with `instances: 1`) makes the cloud controller stop indices 1 and 2 with
 //! one `dea.stop`; the diagram runs from the PUT to the second instance's exit.
 
-use super::harness::{now_ns, Golden, Scenario};
-use super::order::{vmc_call, Step};
+use super::harness::{now_ns, sample, Golden, Scenario};
+use super::order::{has_uri, vmc_call, Step};
 use cfsim_nats_server::tap::FlowEvent;
 use std::time::Duration;
-use vmc::push::{self, Feedback, PushOptions};
+use vmc::push::{self, Feedback};
 use vmc::types::AppUpdate;
 
 /// vmc's `PUT /apps/hello`.
@@ -90,31 +90,11 @@ fn same_instance(exited: &FlowEvent, unregister: &FlowEvent) -> bool {
         && exited.payload["instance"] == unregister.payload["private_instance_id"]
 }
 
-fn has_uri(payload: &serde_json::Value, uri: &str) -> bool {
-    payload["uris"]
-        .as_array()
-        .is_some_and(|uris| uris.iter().any(|u| u == uri))
-}
-
-fn options(name: &str) -> PushOptions {
-    PushOptions {
-        name: name.to_owned(),
-        path: crate::up_support::sample_dir(),
-        url: None,
-        instances: 3,
-        mem: 64,
-        runtime: None,
-        framework: None,
-        no_start: false,
-        timeout: Duration::from_secs(30),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_down_from_three_to_one() {
     let golden = Golden::start(&[]);
     let client = golden.cluster.admin_client().await;
-    push::push(&client, &options("hello"), Feedback::Quiet)
+    push::push(&client, &sample("hello", 3), Feedback::Quiet)
         .await
         .expect("push the sample with 3 instances");
     golden.http_settled().await;

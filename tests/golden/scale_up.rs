@@ -2,11 +2,11 @@
 //! /apps/hello` with `instances: 3`) makes the cloud controller place indices 1 and 2 one after
 //! the other; the diagram runs from the PUT to the second new instance's route.
 
-use super::harness::{now_ns, Golden, Scenario};
-use super::order::{vmc_call, Step};
+use super::harness::{now_ns, sample, Golden, Scenario};
+use super::order::{has_uri, vmc_call, Step};
 use cfsim_nats_server::tap::FlowEvent;
 use std::time::Duration;
-use vmc::push::{self, Feedback, PushOptions};
+use vmc::push::{self, Feedback};
 use vmc::types::AppUpdate;
 
 /// vmc's `PUT /apps/hello`.
@@ -113,31 +113,11 @@ fn route_of(beat: usize, start: usize) -> Step {
         )
 }
 
-fn has_uri(payload: &serde_json::Value, uri: &str) -> bool {
-    payload["uris"]
-        .as_array()
-        .is_some_and(|uris| uris.iter().any(|u| u == uri))
-}
-
-fn options(name: &str) -> PushOptions {
-    PushOptions {
-        name: name.to_owned(),
-        path: crate::up_support::sample_dir(),
-        url: None,
-        instances: 1,
-        mem: 64,
-        runtime: None,
-        framework: None,
-        no_start: false,
-        timeout: Duration::from_secs(30),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_up_from_one_to_three() {
     let golden = Golden::start(&[]);
     let client = golden.cluster.admin_client().await;
-    push::push(&client, &options("hello"), Feedback::Quiet)
+    push::push(&client, &sample("hello", 1), Feedback::Quiet)
         .await
         .expect("push the sample");
     golden.http_settled().await;

@@ -2,11 +2,11 @@
 //! `vmc create-service mysql mydb` then `vmc bind-service mydb hello`; the diagram runs from
 //! the create to the restarted instance's route.
 
-use super::harness::{now_ns, Golden, Scenario};
-use super::order::{subject_matches, vmc_call, Step};
+use super::harness::{now_ns, sample, Golden, Scenario};
+use super::order::{has_uri, subject_matches, vmc_call, Step};
 use cfsim_nats_server::tap::FlowEvent;
 use std::time::Duration;
-use vmc::push::{self, Feedback, PushOptions};
+use vmc::push::{self, Feedback};
 
 /// vmc's `POST /services`.
 const CREATE: usize = 0;
@@ -189,31 +189,11 @@ fn running(start: usize) -> impl Fn(&FlowEvent, &[FlowEvent]) -> bool + Send + S
     move |ev, m| ev.sender.name.starts_with("dea-") && entry(ev, &m[start]).is_some()
 }
 
-fn has_uri(payload: &serde_json::Value, uri: &str) -> bool {
-    payload["uris"]
-        .as_array()
-        .is_some_and(|uris| uris.iter().any(|u| u == uri))
-}
-
-fn options(name: &str) -> PushOptions {
-    PushOptions {
-        name: name.to_owned(),
-        path: crate::up_support::sample_dir(),
-        url: None,
-        instances: 1,
-        mem: 64,
-        runtime: None,
-        framework: None,
-        no_start: false,
-        timeout: Duration::from_secs(30),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provision_and_bind_a_mysql_service() {
     let golden = Golden::start(&[]);
     let client = golden.cluster.admin_client().await;
-    push::push(&client, &options("hello"), Feedback::Quiet)
+    push::push(&client, &sample("hello", 1), Feedback::Quiet)
         .await
         .expect("push the sample");
     golden.http_settled().await;
