@@ -7,16 +7,26 @@
 //! and `wrk` (Debian `nginx-light`, `wrk`); without them it says so and exits 0. Knobs for
 //! experiments: `CFSIM_BENCH_PROXY_THREADS`, `CFSIM_BENCH_VERBOSE`, `CFSIM_BENCH_ROUTER_FIRST`
 //! (see `scripts/bench-router`).
+//!
+//! A last run loads the router again while a flow viewer watches its HTTP hops (a `FlowWatch`
+//! and a subscriber that counts the legs on the bundled broker, all in this process, so the
+//! router's CPU per request then includes publishing and routing the hops): the cost of
+//! watching, against the unwatched run of the same process.
 
-use cfsim_messages::{encode, RouterRegister, ROUTER_REGISTER};
+use cfsim_messages::{encode, FlowWatch, RouterRegister, FLOW_WATCH, HTTP_HOP, ROUTER_REGISTER};
+use futures::StreamExt;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Load {
     requests_per_sec: f64,
     p99_ms: f64,
+    /// CPU time of the proxy under test per request, in µs (0 when not measured).
+    cpu_us: f64,
 }
 
 fn main() {
@@ -43,7 +53,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (router, _broker) = runtime.block_on(start_router(&dir, backend_port));
+    let (router, broker) = runtime.block_on(start_router(&dir, backend_port));
     let router_port = router.proxy_addr.port();
 
     // Besides req/s and p99, print the CPU time the proxy under test spent per request
@@ -62,7 +72,10 @@ fn main() {
             "{name:<22} {:>10.0} req/s   p99 {:>7.2} ms{cost}",
             load.requests_per_sec, load.p99_ms
         );
-        load
+        Load {
+            cpu_us: per_request,
+            ..load
+        }
     };
     let nginx_proxy_pids = [-i64::from(nginx_proxy.id())];
     let router_pids = [i64::from(std::process::id())];
@@ -89,6 +102,16 @@ fn main() {
         via_router.requests_per_sec / via_nginx.requests_per_sec,
         via_router.p99_ms / via_nginx.p99_ms,
         via_router.requests_per_sec / direct.requests_per_sec,
+    );
+    let legs = runtime.block_on(watch_hops(&broker.url(), &router));
+    let watched = run("router, hops watched", router_port, &router_pids);
+    let dropped = router.hops().dropped();
+    println!(
+        "watched/unwatched: {:.2}x req/s, p99 {:.2}x, CPU {:.2}x per request; {} legs seen, {dropped} dropped",
+        watched.requests_per_sec / via_router.requests_per_sec,
+        watched.p99_ms / via_router.p99_ms,
+        watched.cpu_us / via_router.cpu_us.max(f64::MIN_POSITIVE),
+        legs.load(Ordering::Relaxed),
     );
     for child in [&mut nginx_backend, &mut nginx_proxy] {
         stop_nginx(child);
@@ -239,6 +262,33 @@ fn start_nginx(nginx: &Path, dir: &Path, backend: u16, proxy: u16) -> (Child, Ch
     (run("backend.conf"), run("proxy.conf"))
 }
 
+/// A flow viewer of the router's hops: a `FlowWatch` for an hour and a subscriber counting
+/// the legs; returns once the router reports.
+async fn watch_hops(url: &str, router: &cfsim_router::RouterHandle) -> Arc<AtomicU64> {
+    let viewer = async_nats::connect(url).await.unwrap();
+    let mut hops = viewer.subscribe(HTTP_HOP).await.unwrap();
+    let legs = Arc::new(AtomicU64::new(0));
+    let counted = legs.clone();
+    let connection = viewer.clone();
+    tokio::spawn(async move {
+        let _connection = connection; // the viewer stays for the rest of the run
+        while hops.next().await.is_some() {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let beacon = FlowWatch {
+        viewer: "bench".into(),
+        for_ms: 3_600_000,
+    };
+    viewer
+        .publish(FLOW_WATCH, encode(&beacon).unwrap().into())
+        .await
+        .unwrap();
+    let mut watching = router.hops().watching();
+    watching.wait_for(|w| *w).await.unwrap();
+    legs
+}
+
 async fn start_router(
     dir: &Path,
     backend_port: u16,
@@ -317,6 +367,7 @@ fn wrk_run(wrk: &Path, port: u16, seconds: u64, connections: u32) -> Load {
     Load {
         requests_per_sec,
         p99_ms,
+        cpu_us: 0.0,
     }
 }
 
