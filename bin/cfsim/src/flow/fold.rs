@@ -200,12 +200,16 @@ fn spaced_gaps(times: &[u64]) -> Vec<u64> {
     gaps
 }
 
-/// Appends `periodic`, into the loop just before it when that one has the same count and an
-/// interval within a fifth of its own.
+/// Appends `periodic`, into the loop just before it when the two go together: the same
+/// count, an interval within a fifth of each other, and a first occurrence within a tenth of
+/// the interval (sent together, as `router.start` and the registrations it triggers, or two
+/// DEAs started at once; two unrelated timers that happen to share a period stay apart).
 fn push_periodic(items: &mut Vec<Item>, periodic: Periodic) {
     if let Some(Item::Periodic(last)) = items.last_mut() {
         let (a, b) = (last.every_ns, periodic.every_ns);
-        if last.times == periodic.times && a.abs_diff(b).saturating_mul(5) <= a.max(b) {
+        let first = |p: &Periodic| p.body.first().map_or(0, |m| m.at_ns);
+        let together = first(last).abs_diff(first(&periodic)).saturating_mul(10) <= a.max(b);
+        if last.times == periodic.times && a.abs_diff(b).saturating_mul(5) <= a.max(b) && together {
             last.body.extend(periodic.body);
             return;
         }
@@ -435,6 +439,22 @@ mod tests {
         assert_eq!(
             outline(&two_deas),
             [format!("dea-0: {hb} | dea-1: {hb} (x4 every 10000 ms)")]
+        );
+        // The same period, half a period apart: two timers, two loops.
+        let apart: Vec<_> = (0..4)
+            .flat_map(|n| {
+                [
+                    heartbeat(n * 10_000, "dea-0", "RUNNING"),
+                    heartbeat(n * 10_000 + 5_000, "dea-1", "RUNNING"),
+                ]
+            })
+            .collect();
+        assert_eq!(
+            outline(&apart),
+            [
+                format!("dea-0: {hb} (x4 every 10000 ms)"),
+                format!("dea-1: {hb} (x4 every 10000 ms)"),
+            ]
         );
     }
 
