@@ -56,6 +56,39 @@ async fn watched(reporter: &HopReporter) {
         .unwrap();
 }
 
+/// A vmc → cloud_controller-0 exchange: the request leg and its response leg, back.
+fn assert_exchange(
+    request: &HttpHop,
+    response: &HttpHop,
+    (method, target): (&str, &str),
+    (status, bytes): (u16, u64),
+) {
+    assert_eq!(
+        (request.from.as_str(), request.to.as_str()),
+        ("vmc", "cloud_controller-0")
+    );
+    assert_eq!(
+        request.leg,
+        HttpLeg::Request {
+            method: method.into(),
+            target: target.into(),
+            host: None
+        }
+    );
+    assert_eq!(response.id, request.id);
+    assert_eq!(
+        (response.from.as_str(), response.to.as_str()),
+        ("cloud_controller-0", "vmc")
+    );
+    assert_eq!(
+        response.leg,
+        HttpLeg::Response {
+            status,
+            bytes: Some(bytes)
+        }
+    );
+}
+
 #[test]
 fn client_names_are_the_user_agent_product() {
     let name = |ua: Option<&str>| client_name(ua.map(str::as_bytes));
@@ -154,30 +187,7 @@ async fn unwatched_nothing_watched_both_legs() {
     let response = viewer.next().await;
     // Had the unwatched request been reported, its leg would have come first.
     assert_eq!(request.id, "cloud_controller-0-1");
-    assert_eq!(
-        (request.from.as_str(), request.to.as_str()),
-        ("vmc", "cloud_controller-0")
-    );
-    assert_eq!(
-        request.leg,
-        HttpLeg::Request {
-            method: "POST".into(),
-            target: "/apps".into(),
-            host: None
-        }
-    );
-    assert_eq!(response.id, request.id);
-    assert_eq!(
-        (response.from.as_str(), response.to.as_str()),
-        ("cloud_controller-0", "vmc")
-    );
-    assert_eq!(
-        response.leg,
-        HttpLeg::Response {
-            status: 302,
-            bytes: Some(0)
-        }
-    );
+    assert_exchange(&request, &response, ("POST", "/apps"), (302, 0));
     assert!(request.ts_ns > 0 && response.ts_ns >= request.ts_ns);
 }
 
@@ -262,28 +272,5 @@ async fn the_middleware_reports_an_axum_exchange() {
         ("router-0", "cloud_controller-0"),
         "a request the router forwards comes from the router"
     );
-    assert_eq!(
-        (request.from.as_str(), request.to.as_str()),
-        ("vmc", "cloud_controller-0")
-    );
-    assert_eq!(
-        request.leg,
-        HttpLeg::Request {
-            method: "GET".into(),
-            target: "/info?x=1".into(),
-            host: None
-        }
-    );
-    assert_eq!(response.id, request.id);
-    assert_eq!(
-        (response.from.as_str(), response.to.as_str()),
-        ("cloud_controller-0", "vmc")
-    );
-    assert_eq!(
-        response.leg,
-        HttpLeg::Response {
-            status: 200,
-            bytes: Some(5)
-        }
-    );
+    assert_exchange(&request, &response, ("GET", "/info?x=1"), (200, 5));
 }
